@@ -1,0 +1,81 @@
+//! File-system helpers: preallocation, directory fsync, atomic small-file replacement.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Grows `file` from `current` bytes to at least `needed`, allocating real
+/// blocks (so that a later write through a memory map cannot fail with
+/// SIGBUS on a full disk: the disk-full error surfaces here, as `ENOSPC`).
+///
+/// Grows geometrically (by the current size, clamped to `steps`, never past
+/// `max_len`) so that appends pay for a system call only once per chunk.
+/// Returns the new length.
+pub(crate) fn grow_file(
+    file: &File,
+    current: usize,
+    needed: usize,
+    steps: (usize, usize),
+    max_len: usize,
+) -> io::Result<usize> {
+    let step = current.clamp(steps.0, steps.1);
+    let target = current.saturating_add(step).min(max_len).max(needed);
+    let len = (target - current) as u64;
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), current as u64, len) {
+        Ok(()) => Ok(target),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => {
+            // No fallocate on this file system: write zeros, which allocates too.
+            write_zeros(file, current as u64, len)?;
+            Ok(target)
+        }
+        Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+fn write_zeros(file: &File, mut at: u64, mut len: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let zeros = [0u8; 64 * 1024];
+    while len > 0 {
+        let n = len.min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+        len -= n as u64;
+    }
+    Ok(())
+}
+
+/// fsyncs a directory, making the creation, removal or renaming of its entries durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("fsync directory", dir, e))
+}
+
+/// Replaces `path` with `contents` crash-safely: write a temporary file, fsync
+/// it, rename it over `path`, fsync the directory. A crash leaves either the
+/// old file or the new one, never a mix.
+pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let write = || -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()
+    };
+    write().map_err(|e| Error::io("write", &tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Removes a file; a file that is already gone is not an error.
+pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("remove", path, e)),
+        _ => Ok(()),
+    }
+}

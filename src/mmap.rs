@@ -1,0 +1,211 @@
+//! Memory maps of segment and index files: the only module allowed `unsafe`.
+//!
+//! A [`SharedMap`] maps a file whose first `published` bytes are immutable: any
+//! thread may read them, and hand them out as zero-copy [`Bytes`]. Exactly one
+//! [`MapWriter`] per map writes at and beyond `published`, then publishes the
+//! new length with a release store. Readers never see a byte that is still
+//! being written, and no byte a reader can see is ever written again.
+//!
+//! The file behind a map is never truncated below `published` while the map
+//! lives: moldau replaces files (write new, rename) instead of shrinking them in
+//! place, and the data directory's lock keeps other moldau processes out.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use memmap2::{MmapOptions, MmapRaw};
+
+/// A mapping whose prefix `[0, published)` is immutable and readable.
+#[derive(Debug)]
+pub(crate) struct SharedMap {
+    raw: MmapRaw,
+    /// Length of the immutable, readable prefix. Written only by the
+    /// [`MapWriter`] (release), read by everyone (acquire).
+    published: AtomicUsize,
+}
+
+impl SharedMap {
+    /// Maps the first `len` bytes of `file` read-only; all of them are published.
+    ///
+    /// The caller guarantees `len <= file length`.
+    pub(crate) fn read_only(file: &File, len: usize) -> io::Result<Arc<SharedMap>> {
+        let raw = MmapOptions::new().len(len).map_raw_read_only(file)?;
+        Ok(Arc::new(SharedMap {
+            raw,
+            published: AtomicUsize::new(len),
+        }))
+    }
+
+    /// Maps `capacity` bytes of `file` for appending; the first `published`
+    /// bytes (already in the file) are readable at once. The file may be shorter
+    /// than `capacity`: the writer extends it before writing.
+    pub(crate) fn writable(
+        file: File,
+        capacity: usize,
+        published: usize,
+    ) -> io::Result<(Arc<SharedMap>, MapWriter)> {
+        let file_len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+        if published > file_len || published > capacity {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("published length {published} exceeds the file ({file_len}) or map ({capacity})"),
+            ));
+        }
+        let raw = MmapOptions::new().len(capacity).map_raw(&file)?;
+        let map = Arc::new(SharedMap {
+            raw,
+            published: AtomicUsize::new(published),
+        });
+        let writer = MapWriter {
+            map: Arc::clone(&map),
+            file: Arc::new(file),
+            position: published,
+            allocated: file_len,
+        };
+        Ok((map, writer))
+    }
+
+    /// Length of the readable prefix.
+    pub(crate) fn published(&self) -> usize {
+        self.published.load(Ordering::Acquire)
+    }
+
+    /// The readable prefix.
+    pub(crate) fn readable(&self) -> &[u8] {
+        let len = self.published();
+        if len == 0 {
+            return &[];
+        }
+        // SAFETY: `[0, len)` lies inside the mapping (published <= capacity, checked
+        // when the map was made and by `MapWriter::reserve`), the file is never
+        // truncated below `published` while mapped (module invariant), and bytes
+        // below `published` are never written again, so a shared slice of them
+        // cannot alias a write. The acquire load pairs with the writer's release
+        // store, so their contents are visible.
+        unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), len) }
+    }
+
+    /// Zero-copy `Bytes` of `[start, end)`, or `None` if that range is not
+    /// (yet) published.
+    pub(crate) fn bytes(self: &Arc<Self>, start: usize, end: usize) -> Option<Bytes> {
+        if start > end || end > self.published() {
+            return None;
+        }
+        Some(Bytes::from_owner(MapSlice {
+            map: Arc::clone(self),
+            start,
+            end,
+        }))
+    }
+}
+
+/// Owner of a published range, keeping the mapping alive for a `Bytes`.
+struct MapSlice {
+    map: Arc<SharedMap>,
+    start: usize,
+    end: usize,
+}
+
+impl AsRef<[u8]> for MapSlice {
+    fn as_ref(&self) -> &[u8] {
+        // Checked against `published` when the slice was made; published only grows.
+        &self.map.readable()[self.start..self.end]
+    }
+}
+
+/// The single writer of a [`SharedMap`]. Not `Clone`: uniqueness is what makes
+/// writing past `published` sound.
+#[derive(Debug)]
+pub(crate) struct MapWriter {
+    map: Arc<SharedMap>,
+    file: Arc<File>,
+    /// End of the bytes written so far (published or not).
+    position: usize,
+    /// Length of the file: bytes below it are backed by allocated blocks.
+    allocated: usize,
+}
+
+impl MapWriter {
+    /// The file being written, shared so that fsync needs no writer lock.
+    pub(crate) fn file(&self) -> &Arc<File> {
+        &self.file
+    }
+
+    /// Bytes written so far, published or not.
+    pub(crate) fn position(&self) -> usize {
+        self.position
+    }
+
+    /// The map's capacity: no write may end beyond it.
+    pub(crate) fn capacity(&self) -> usize {
+        self.map.raw.len()
+    }
+
+    /// Makes `len` bytes writable at the current position and returns them.
+    /// Grows the file with `grow` (which must leave the file at least
+    /// `position + len` long, with blocks allocated) when needed.
+    pub(crate) fn reserve(
+        &mut self,
+        len: usize,
+        grow: impl FnOnce(&File, usize, usize) -> io::Result<usize>,
+    ) -> io::Result<&mut [u8]> {
+        let end = self
+            .position
+            .checked_add(len)
+            .filter(|&end| end <= self.capacity())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "write of {len} bytes at {} exceeds the map capacity {}",
+                        self.position,
+                        self.capacity()
+                    ),
+                )
+            })?;
+        if end > self.allocated {
+            let new_len = grow(&self.file, self.allocated, end)?;
+            if new_len < end {
+                return Err(io::Error::other("file growth fell short"));
+            }
+            self.allocated = new_len;
+        }
+        // SAFETY: `[position, end)` is inside the mapping (checked above) and inside
+        // the file (allocated >= end), so touching it cannot fault. It lies at or
+        // beyond `published`, which readers never pass, and this writer is unique and
+        // borrowed mutably for the slice's lifetime: no other reference aliases it.
+        Ok(unsafe {
+            std::slice::from_raw_parts_mut(self.map.raw.as_mut_ptr().add(self.position), len)
+        })
+    }
+
+    /// Forgets unpublished writes past `position` (an append that failed half-way).
+    pub(crate) fn rewind(&mut self, position: usize) {
+        self.position = position.clamp(self.map.published(), self.position);
+    }
+
+    /// Marks `len` bytes (previously reserved and filled) as written.
+    pub(crate) fn advance(&mut self, len: usize) {
+        debug_assert!(self.position + len <= self.allocated);
+        self.position += len;
+    }
+
+    /// Makes everything written so far visible to readers.
+    pub(crate) fn publish(&self) {
+        self.map.published.store(self.position, Ordering::Release);
+    }
+
+    /// Publishes, then shrinks the file to the written length (dropping the
+    /// preallocated tail). Readers keep the map.
+    pub(crate) fn seal(self) -> io::Result<()> {
+        self.publish();
+        if self.allocated != self.position {
+            self.file.set_len(self.position as u64)?;
+        }
+        Ok(())
+    }
+}
