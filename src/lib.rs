@@ -1,6 +1,63 @@
 //! moldau: an embeddable, Kafka-compatible, partitioned commit log.
+//!
+//! moldau keeps Apache Kafka's storage model inside one process: append-only
+//! segment files of Kafka record batches (RecordBatch v2, byte for byte) at
+//! increasing offsets, with memory-mapped sparse offset and time indexes,
+//! zero-copy reads, waiting for new data without spinning, fsync policies with
+//! group commit, and crash recovery that loses nothing acknowledged.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use moldau::{FlushPolicy, Offset, PartitionConfig, PartitionLog, Record};
+//!
+//! # let tmp = tempfile::tempdir()?;
+//! let config = PartitionConfig { flush: FlushPolicy::Always, ..Default::default() };
+//! let log = PartitionLog::open(tmp.path().join("payments-0"), config)?;
+//!
+//! // Durable when append returns: concurrent appenders share fsyncs.
+//! let first = log.append(&[
+//!     Record::new("42.00 EUR").with_key("alice"),
+//!     Record::new("13.37 EUR").with_key("bob").with_header("source", "web"),
+//! ])?;
+//! assert_eq!(first, Offset(0));
+//!
+//! // Whole batches, zero-copy; records decode lazily, each batch CRC-checked.
+//! let batches = log.read(Offset(1), 64 * 1024)?;
+//! let bob = batches.records().next().unwrap()?;
+//! assert_eq!(bob.key.as_deref(), Some(&b"bob"[..]));
+//!
+//! // A reader can block until the next record arrives.
+//! assert!(!log.wait_for(log.end_offset(), Duration::from_millis(1))?);
+//! log.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Feature flags
+//!
+//! - `compression` (default): decode (and encode) gzip, snappy, lz4 and zstd
+//!   record batches; each codec also has its own feature (`gzip`, `snappy`,
+//!   `lz4`, `zstd`).
+//!
+//! # Layout
+//!
+//! - `record`: the byte format, Kafka RecordBatch v2; pure, no I/O (public:
+//!   [`record::Batch`], [`Record`], [`StoredRecord`]).
+//! - `segment`: one `.log` file with its `.index` and `.timeindex`; index
+//!   lookups and rebuilding.
+//! - `partition`: [`PartitionLog`], the ordered segments of one partition:
+//!   append, read, wait, flush (group commit), recovery, truncation.
+//! - `mmap`: the memory maps, the only module with `unsafe`.
+//! - `notify`: [`Doorbell`]s that partitions ring when their end moves.
+//! - `batches`: [`Batches`], the zero-copy result of a read.
+//! - `checkpoint`, `fsutil`: versioned, checksummed metadata files, written
+//!   atomically; preallocation and directory fsync.
+//! - `config`, `clock`, `error`, `types`: [`PartitionConfig`], [`Clock`],
+//!   [`Error`], [`Offset`] and [`Timestamp`].
 #![deny(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod batches;
 mod checkpoint;
