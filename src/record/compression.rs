@@ -22,7 +22,12 @@ pub(crate) fn decompressed_limit(compressed_len: usize) -> usize {
 
 /// A codec failure, keeping the library's message.
 #[cfg_attr(
-    not(any(feature = "gzip", feature = "snappy", feature = "lz4", feature = "zstd")),
+    not(any(
+        feature = "gzip",
+        feature = "snappy",
+        feature = "lz4",
+        feature = "zstd"
+    )),
     allow(dead_code)
 )]
 fn codec_error(codec: Compression, reason: impl std::fmt::Display) -> FormatError {
@@ -33,7 +38,12 @@ fn codec_error(codec: Compression, reason: impl std::fmt::Display) -> FormatErro
 }
 
 #[cfg_attr(
-    not(any(feature = "gzip", feature = "snappy", feature = "lz4", feature = "zstd")),
+    not(any(
+        feature = "gzip",
+        feature = "snappy",
+        feature = "lz4",
+        feature = "zstd"
+    )),
     allow(dead_code)
 )]
 fn too_large(codec: Compression, limit: usize) -> FormatError {
@@ -206,7 +216,9 @@ mod snappy {
 
         #[test]
         fn snappy_reads_xerial_and_raw() {
-            let data: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+            let data: Vec<u8> = (0..100_000u32)
+                .flat_map(|i| (i % 251).to_le_bytes())
+                .collect();
             let framed = compress_xerial(&data).unwrap();
             assert!(framed.starts_with(&XERIAL_MAGIC));
             assert_eq!(decompress(&framed, usize::MAX).unwrap(), data);
@@ -243,7 +255,9 @@ mod tests {
 
     #[test]
     fn codecs_round_trip_and_refuse_bombs() {
-        let data: Vec<u8> = (0..50_000u32).flat_map(|i| (i % 97).to_be_bytes()).collect();
+        let data: Vec<u8> = (0..50_000u32)
+            .flat_map(|i| (i % 97).to_be_bytes())
+            .collect();
         // 16 MiB of zeros compresses far beyond the allowed ratio, except with
         // snappy, whose ratio tops out near 21x (its test checks the declared length).
         let bomb = vec![0u8; 16 << 20];
@@ -258,8 +272,8 @@ mod tests {
                     assert_eq!(decompress(codec, &packed).unwrap(), data, "{codec:?}");
                     let packed = compress(codec, &bomb).unwrap();
                     assert!(
-                        codec == Compression::Snappy ||
-                        matches!(decompress(codec, &packed), Err(FormatError::Codec { .. })),
+                        codec == Compression::Snappy
+                            || matches!(decompress(codec, &packed), Err(FormatError::Codec { .. })),
                         "{codec:?} bomb of {} compressed bytes",
                         packed.len()
                     );

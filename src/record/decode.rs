@@ -62,7 +62,7 @@ fn read_bytes(
 fn read_record(
     buf: &[u8],
     pos: &mut usize,
-    mut on_header: impl FnMut(Range<usize>, Option<Range<usize>>),
+    on_header: impl FnMut(Range<usize>, Option<Range<usize>>),
 ) -> Result<RawRecord, FormatError> {
     let start = *pos;
     let len = get_varint(buf, pos)?;
@@ -79,21 +79,48 @@ fn read_record(
             available: buf.len() as u64,
         });
     }
-    // Every field must lie within the record's declared length.
+    // Every field must lie within the record's declared length: parse them
+    // from a slice that ends there, so running short is a length error.
     let rec = &buf[..end];
     let mut p = body_start;
-    if rec.get(p).is_none() {
+    let fields = read_fields(rec, &mut p, on_header).map_err(|e| match e {
+        FormatError::Truncated { needed, .. } => FormatError::BadLength(format!(
+            "record at byte {start} declares {len} bytes but its fields need at least {}",
+            needed.saturating_sub(body_start as u64)
+        )),
+        other => other,
+    })?;
+    if p != end {
         return Err(FormatError::BadLength(format!(
-            "record at byte {start} declares {len} bytes, too few for its fields"
+            "record at byte {start} declares {len} bytes but its fields take {}",
+            p - body_start
         )));
     }
-    p += 1; // attributes: unused
-    let timestamp_delta = get_varlong(rec, &mut p)?;
-    let offset_delta = get_varint(rec, &mut p)?;
-    let key = read_bytes(rec, &mut p, true, "key")?;
-    let value = read_bytes(rec, &mut p, true, "value")?;
-    let at = p;
-    let count = get_varint(rec, &mut p)?;
+    *pos = end;
+    Ok(fields)
+}
+
+/// Parses a record's fields after its length, from `*pos` to the end of `rec`.
+#[inline]
+fn read_fields(
+    rec: &[u8],
+    pos: &mut usize,
+    mut on_header: impl FnMut(Range<usize>, Option<Range<usize>>),
+) -> Result<RawRecord, FormatError> {
+    let p = pos;
+    if rec.get(*p).is_none() {
+        return Err(FormatError::Truncated {
+            needed: *p as u64 + 1,
+            available: rec.len() as u64,
+        });
+    }
+    *p += 1; // attributes: unused
+    let timestamp_delta = get_varlong(rec, p)?;
+    let offset_delta = get_varint(rec, p)?;
+    let key = read_bytes(rec, p, true, "key")?;
+    let value = read_bytes(rec, p, true, "value")?;
+    let at = *p;
+    let count = get_varint(rec, p)?;
     if count < 0 {
         return Err(FormatError::BadLength(format!(
             "header count {count} at byte {at}"
@@ -102,20 +129,15 @@ fn read_record(
     // Each header takes at least two bytes, so a lying count fails within
     // len / 2 iterations.
     for _ in 0..count {
-        let Some(k) = read_bytes(rec, &mut p, false, "header key")? else {
+        let Some(k) = read_bytes(rec, p, false, "header key")? else {
             // Not nullable: read_bytes already refused -1 as a negative length.
-            return Err(FormatError::BadLength(format!("null header key at byte {p}")));
+            return Err(FormatError::BadLength(format!(
+                "null header key at byte {p}"
+            )));
         };
-        let v = read_bytes(rec, &mut p, true, "header value")?;
+        let v = read_bytes(rec, p, true, "header value")?;
         on_header(k, v);
     }
-    if p != end {
-        return Err(FormatError::BadLength(format!(
-            "record at byte {start} declares {len} bytes but its fields take {}",
-            p - body_start
-        )));
-    }
-    *pos = end;
     Ok(RawRecord {
         timestamp_delta,
         offset_delta,

@@ -210,7 +210,10 @@ fn encode_into(
         .first()
         .map_or(default_timestamp.0, |r| timestamp_of(r, default_timestamp));
     let Some((_, body)) = out.split_first_chunk_mut::<BATCH_HEADER_BYTES>() else {
-        panic!("encode_batch: out ({} bytes) cannot hold a batch header", out.len());
+        panic!(
+            "encode_batch: out ({} bytes) cannot hold a batch header",
+            out.len()
+        );
     };
     let body_capacity = body.len();
     let mut w = Writer { rest: body };

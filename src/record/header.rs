@@ -132,8 +132,7 @@ impl BatchHeader {
                 i64::from(h.last_offset_delta) + 1
             )));
         }
-        if h
-            .base_offset
+        if h.base_offset
             .checked_add(i64::from(h.last_offset_delta))
             .is_none()
         {
@@ -205,7 +204,11 @@ impl BatchHeader {
 /// parse then rejects); both are caller bugs, caught by `debug_assert`.
 pub fn set_base_offset(batch: &mut [u8], base: Offset) {
     debug_assert!(i64::try_from(base.0).is_ok(), "offset {base} exceeds int64");
-    debug_assert!(batch.len() >= LENGTH_OFFSET, "not a batch: {} bytes", batch.len());
+    debug_assert!(
+        batch.len() >= LENGTH_OFFSET,
+        "not a batch: {} bytes",
+        batch.len()
+    );
     if let Some(dst) = batch.get_mut(BASE_OFFSET_OFFSET..LENGTH_OFFSET) {
         dst.copy_from_slice(&base.0.to_be_bytes());
     }
@@ -241,7 +244,7 @@ mod tests {
             partition_leader_epoch: 7,
             magic: 2,
             crc: 0xdead_beef,
-            attributes: 0x0013,
+            attributes: 0x0012,
             last_offset_delta: 3,
             base_timestamp: -5,
             max_timestamp: 1_700_000_000_000,
@@ -283,7 +286,10 @@ mod tests {
         h.write(&mut raw);
         assert_eq!(&raw[..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(raw[MAGIC_OFFSET], 2);
-        assert_eq!(&raw[CRC_OFFSET..ATTRIBUTES_OFFSET], &[0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(
+            &raw[CRC_OFFSET..ATTRIBUTES_OFFSET],
+            &[0xde, 0xad, 0xbe, 0xef]
+        );
         assert_eq!(BatchHeader::parse_checked(&raw), Ok(h));
         assert_eq!(h.compression(), Ok(Compression::Snappy));
         assert!(h.is_transactional());
@@ -301,12 +307,30 @@ mod tests {
             BatchHeader::parse_checked(&raw)
         };
         assert_eq!(check(&|h| h.magic = 1), Err(FormatError::BadMagic(1)));
-        assert!(matches!(check(&|h| h.batch_length = 48), Err(FormatError::BadLength(_))));
-        assert!(matches!(check(&|h| h.batch_length = -1), Err(FormatError::BadLength(_))));
-        assert!(matches!(check(&|h| h.base_offset = -1), Err(FormatError::Inconsistent(_))));
-        assert!(matches!(check(&|h| h.record_count = -1), Err(FormatError::Inconsistent(_))));
-        assert!(matches!(check(&|h| h.last_offset_delta = -1), Err(FormatError::Inconsistent(_))));
-        assert!(matches!(check(&|h| h.record_count = 5), Err(FormatError::Inconsistent(_))));
+        assert!(matches!(
+            check(&|h| h.batch_length = 48),
+            Err(FormatError::BadLength(_))
+        ));
+        assert!(matches!(
+            check(&|h| h.batch_length = -1),
+            Err(FormatError::BadLength(_))
+        ));
+        assert!(matches!(
+            check(&|h| h.base_offset = -1),
+            Err(FormatError::Inconsistent(_))
+        ));
+        assert!(matches!(
+            check(&|h| h.record_count = -1),
+            Err(FormatError::Inconsistent(_))
+        ));
+        assert!(matches!(
+            check(&|h| h.last_offset_delta = -1),
+            Err(FormatError::Inconsistent(_))
+        ));
+        assert!(matches!(
+            check(&|h| h.record_count = 5),
+            Err(FormatError::Inconsistent(_))
+        ));
         assert!(matches!(
             check(&|h| h.base_offset = i64::MAX),
             Err(FormatError::Inconsistent(_))
@@ -315,11 +339,20 @@ mod tests {
         assert!(check(&|h| h.record_count = 1).is_ok());
         assert_eq!(
             BatchHeader::parse_checked(&[0u8; 60]),
-            Err(FormatError::Truncated { needed: 61, available: 60 })
+            Err(FormatError::Truncated {
+                needed: 61,
+                available: 60
+            })
         );
-        let h = BatchHeader { attributes: 0x0006, ..sample() };
+        let h = BatchHeader {
+            attributes: 0x0006,
+            ..sample()
+        };
         assert_eq!(h.compression(), Err(FormatError::UnsupportedCompression(6)));
-        let h = BatchHeader { attributes: 0x0028, ..sample() };
+        let h = BatchHeader {
+            attributes: 0x0028,
+            ..sample()
+        };
         assert!(h.is_control());
         assert_eq!(h.timestamp_type(), TimestampType::LogAppendTime);
     }

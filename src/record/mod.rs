@@ -39,6 +39,8 @@ mod compression;
 mod decode;
 mod encode;
 mod header;
+#[cfg(test)]
+mod tests;
 mod varint;
 
 use bytes::Bytes;
@@ -50,10 +52,10 @@ pub use encode::{
     encode_batch, encode_batch_to_vec, encode_compressed_batch, plan_batch, BatchPlan, EncodedBatch,
 };
 pub use header::{
-    ATTRIBUTES_OFFSET, BASE_OFFSET_OFFSET, BASE_SEQUENCE_OFFSET, BASE_TIMESTAMP_OFFSET,
-    CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET, LENGTH_OFFSET, MAGIC_OFFSET, MAGIC_V2,
-    MAX_TIMESTAMP_OFFSET, PARTITION_LEADER_EPOCH_OFFSET, PRODUCER_EPOCH_OFFSET,
-    PRODUCER_ID_OFFSET, RECORDS_COUNT_OFFSET, RECORDS_OFFSET, set_base_offset,
+    set_base_offset, ATTRIBUTES_OFFSET, BASE_OFFSET_OFFSET, BASE_SEQUENCE_OFFSET,
+    BASE_TIMESTAMP_OFFSET, CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET, LENGTH_OFFSET, MAGIC_OFFSET,
+    MAGIC_V2, MAX_TIMESTAMP_OFFSET, PARTITION_LEADER_EPOCH_OFFSET, PRODUCER_EPOCH_OFFSET,
+    PRODUCER_ID_OFFSET, RECORDS_COUNT_OFFSET, RECORDS_OFFSET,
 };
 
 /// Bytes before `batchLength` counts: baseOffset (8) + batchLength (4).

@@ -176,21 +176,48 @@ mod tests {
         // i32::MAX -> 0xffff_fffe, i32::MIN -> 0xffff_ffff: five bytes, last 0x0f.
         assert_eq!(enc32(i32::MAX), [0xfe, 0xff, 0xff, 0xff, 0x0f]);
         assert_eq!(enc32(i32::MIN), [0xff, 0xff, 0xff, 0xff, 0x0f]);
-        assert_eq!(enc64(i64::MAX), [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
-        assert_eq!(enc64(i64::MIN), [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        assert_eq!(
+            enc64(i64::MAX),
+            [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]
+        );
+        assert_eq!(
+            enc64(i64::MIN),
+            [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]
+        );
         assert_eq!(enc64(-1), [0x01]);
     }
 
     #[test]
     fn varint_boundaries_round_trip() {
-        for v in [0, -1, 1, 63, -64, 64, -65, 8191, -8192, 8192, i32::MAX, i32::MIN] {
+        for v in [
+            0,
+            -1,
+            1,
+            63,
+            -64,
+            64,
+            -65,
+            8191,
+            -8192,
+            8192,
+            i32::MAX,
+            i32::MIN,
+        ] {
             let b = enc32(v);
             assert_eq!(b.len(), varint_size(v), "size of {v}");
             let mut pos = 0;
             assert_eq!(get_varint(&b, &mut pos), Ok(v));
             assert_eq!(pos, b.len());
         }
-        for v in [0, -1, 1, i64::from(i32::MAX), i64::from(i32::MIN), i64::MAX, i64::MIN] {
+        for v in [
+            0,
+            -1,
+            1,
+            i64::from(i32::MAX),
+            i64::from(i32::MIN),
+            i64::MAX,
+            i64::MIN,
+        ] {
             let b = enc64(v);
             assert_eq!(b.len(), varlong_size(v), "size of {v}");
             let mut pos = 0;
@@ -205,21 +232,42 @@ mod tests {
     fn varint_malformed() {
         // Empty and cut-short inputs are truncated, not misread.
         let mut pos = 0;
-        assert!(matches!(get_varint(&[], &mut pos), Err(FormatError::Truncated { .. })));
-        assert!(matches!(get_varint(&[0x80, 0x80], &mut pos), Err(FormatError::Truncated { .. })));
-        assert!(matches!(get_varlong(&[0xff; 9], &mut pos), Err(FormatError::Truncated { .. })));
+        assert!(matches!(
+            get_varint(&[], &mut pos),
+            Err(FormatError::Truncated { .. })
+        ));
+        assert!(matches!(
+            get_varint(&[0x80, 0x80], &mut pos),
+            Err(FormatError::Truncated { .. })
+        ));
+        assert!(matches!(
+            get_varlong(&[0xff; 9], &mut pos),
+            Err(FormatError::Truncated { .. })
+        ));
         // Six bytes for an i32, eleven for an i64: overlong.
-        assert_eq!(get_varint(&[0x80; 6], &mut pos), Err(FormatError::BadVarint(0)));
-        assert_eq!(get_varlong(&[0x80; 11], &mut pos), Err(FormatError::BadVarint(0)));
+        assert_eq!(
+            get_varint(&[0x80; 6], &mut pos),
+            Err(FormatError::BadVarint(0))
+        );
+        assert_eq!(
+            get_varlong(&[0x80; 11], &mut pos),
+            Err(FormatError::BadVarint(0))
+        );
         // Five bytes whose last carries bits beyond 32: overlong.
-        assert_eq!(get_varint(&[0xff, 0xff, 0xff, 0xff, 0x1f], &mut pos), Err(FormatError::BadVarint(0)));
+        assert_eq!(
+            get_varint(&[0xff, 0xff, 0xff, 0xff, 0x1f], &mut pos),
+            Err(FormatError::BadVarint(0))
+        );
         // Ten bytes whose last carries bits beyond 64.
         let mut long = [0xffu8; 10];
         long[9] = 0x02;
         assert_eq!(get_varlong(&long, &mut pos), Err(FormatError::BadVarint(0)));
         // The error names the varint's start.
         let mut pos = 2;
-        assert_eq!(get_varint(&[0, 0, 0x80, 0x80, 0x80, 0x80, 0x80], &mut pos), Err(FormatError::BadVarint(2)));
+        assert_eq!(
+            get_varint(&[0, 0, 0x80, 0x80, 0x80, 0x80, 0x80], &mut pos),
+            Err(FormatError::BadVarint(2))
+        );
         assert_eq!(pos, 2, "a failed read does not advance");
     }
 
