@@ -118,62 +118,54 @@ pub fn plan_batch(
     })
 }
 
-/// Writes into a shrinking slice; each write takes its bytes off the front.
-struct Writer<'a> {
-    rest: &'a mut [u8],
+/// Writes one record into `rec`, which is exactly its encoded size.
+///
+/// Index arithmetic stays within `rec`: the caller sized it with
+/// `record_size` for the same record and deltas, so every index check passes.
+#[inline(always)]
+fn write_record(
+    rec: &mut [u8],
+    r: &Record,
+    body_len: usize,
+    timestamp_delta: i64,
+    offset_delta: i32,
+) {
+    let mut i = 0;
+    let mut put = |b: u8| {
+        rec[i] = b;
+        i += 1;
+    };
+    write_varint(len_i32(body_len), &mut put);
+    put(0); // record attributes: unused by Kafka
+    write_varlong(timestamp_delta, &mut put);
+    write_varint(offset_delta, &mut put);
+    let mut i = put_nullable(rec, i, r.key.as_deref());
+    i = put_nullable(rec, i, r.value.as_deref());
+    i = put_varint_at(rec, i, len_i32(r.headers.len()));
+    for h in &r.headers {
+        i = put_nullable(rec, i, Some(&h.key[..]));
+        i = put_nullable(rec, i, h.value.as_deref());
+    }
+    debug_assert_eq!(i, rec.len(), "record_size and write_record disagree");
 }
 
-impl Writer<'_> {
-    /// # Panics
-    /// When the slice is full: the caller sized it with `plan_batch`.
-    #[inline(always)]
-    fn put_u8(&mut self, b: u8) {
-        let (head, tail) = std::mem::take(&mut self.rest).split_at_mut(1);
-        head[0] = b;
-        self.rest = tail;
-    }
+#[inline(always)]
+fn put_varint_at(rec: &mut [u8], mut i: usize, v: i32) -> usize {
+    write_varint(v, |b| {
+        rec[i] = b;
+        i += 1;
+    });
+    i
+}
 
-    #[inline(always)]
-    fn put(&mut self, src: &[u8]) {
-        let (head, tail) = std::mem::take(&mut self.rest).split_at_mut(src.len());
-        head.copy_from_slice(src);
-        self.rest = tail;
-    }
-
-    #[inline(always)]
-    fn put_varint(&mut self, v: i32) {
-        write_varint(v, |b| self.put_u8(b));
-    }
-
-    #[inline(always)]
-    fn put_varlong(&mut self, v: i64) {
-        write_varlong(v, |b| self.put_u8(b));
-    }
-
-    #[inline(always)]
-    fn put_nullable(&mut self, b: Option<&[u8]>) {
-        match b {
-            None => self.put_varint(-1),
-            Some(b) => {
-                self.put_varint(len_i32(b.len()));
-                self.put(b);
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn put_record(&mut self, r: &Record, timestamp_delta: i64, offset_delta: i32) {
-        self.put_varint(len_i32(body_size(r, timestamp_delta, offset_delta)));
-        self.put_u8(0); // record attributes: unused by Kafka
-        self.put_varlong(timestamp_delta);
-        self.put_varint(offset_delta);
-        self.put_nullable(r.key.as_deref());
-        self.put_nullable(r.value.as_deref());
-        self.put_varint(len_i32(r.headers.len()));
-        for h in &r.headers {
-            self.put_varint(len_i32(h.key.len()));
-            self.put(&h.key);
-            self.put_nullable(h.value.as_deref());
+#[inline(always)]
+fn put_nullable(rec: &mut [u8], i: usize, b: Option<&[u8]>) -> usize {
+    match b {
+        None => put_varint_at(rec, i, -1),
+        Some(b) => {
+            let i = put_varint_at(rec, i, len_i32(b.len()));
+            rec[i..i + b.len()].copy_from_slice(b);
+            i + b.len()
         }
     }
 }
@@ -215,16 +207,21 @@ fn encode_into(
             out.len()
         );
     };
-    let body_capacity = body.len();
-    let mut w = Writer { rest: body };
+    let mut written = 0;
     let mut max_ts = base_ts;
     for (i, r) in records.iter().enumerate() {
         let ts = timestamp_of(r, default_timestamp);
         max_ts = max_ts.max(ts);
+        let ts_delta = ts.wrapping_sub(base_ts);
         // plan_batch keeps a batch under i32::MAX records.
-        w.put_record(r, ts.wrapping_sub(base_ts), i as i32);
+        let offset_delta = i as i32;
+        let body_len = body_size(r, ts_delta, offset_delta);
+        let end = written + varint_size(len_i32(body_len)) + body_len;
+        // One bounds check per record; panics only if `out` is smaller than planned.
+        write_record(&mut body[written..end], r, body_len, ts_delta, offset_delta);
+        written = end;
     }
-    let size = RECORDS_OFFSET + (body_capacity - w.rest.len());
+    let size = RECORDS_OFFSET + written;
     let mut header = BatchHeader {
         base_offset: base_offset.0 as i64,
         batch_length: len_i32(size - LOG_OVERHEAD),
