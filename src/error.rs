@@ -100,6 +100,10 @@ pub enum Error {
     },
 }
 
+#[allow(
+    dead_code,
+    reason = "constructors for the segment layer, which is on another branch"
+)]
 impl Error {
     /// Wraps an [`io::Error`] from operation `op` on `path`.
     pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> Self {
@@ -160,6 +164,15 @@ pub enum FormatError {
     /// The batch is compressed with a codec this build cannot decode.
     #[error("compression codec {0} is not supported by this build")]
     UnsupportedCompression(u8),
+    /// Compressed records are corrupt or decompress past the size limit (a
+    /// decompression bomb), or records could not be compressed.
+    #[error("compression codec {codec}: {reason}")]
+    Codec {
+        /// The codec's number in the batch attributes (1 gzip, 2 snappy, 3 lz4, 4 zstd).
+        codec: u8,
+        /// What went wrong, with the codec library's own message.
+        reason: String,
+    },
     /// A file's version or type tag is unknown.
     #[error("unknown format version {0}")]
     UnknownVersion(u32),

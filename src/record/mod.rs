@@ -1,11 +1,62 @@
 //! The byte format: Kafka RecordBatch v2 (magic 2). Encode, decode, validate; pure, no I/O.
 //!
-//! CONTRACT STUB: the codec helper replaces the bodies; signatures are fixed.
+//! `docs/FORMAT.md` describes the same layout in prose.
+
+// Format: one RecordBatch v2, all integers big-endian, offsets in bytes.
+//
+//   0  baseOffset            int64   offset of the first record
+//   8  batchLength           int32   bytes after this field (total size - 12)
+//  12  partitionLeaderEpoch  int32
+//  16  magic                 int8    always 2
+//  17  crc                   uint32  CRC-32C (Castagnoli) of bytes 21..end
+//  21  attributes            int16   bits 0-2 codec (0 none, 1 gzip, 2 snappy,
+//                                    3 lz4, 4 zstd), bit 3 log-append time,
+//                                    bit 4 transactional, bit 5 control
+//  23  lastOffsetDelta       int32   last offset - baseOffset
+//  27  baseTimestamp         int64   timestamp of the first record
+//  35  maxTimestamp          int64   largest timestamp in the batch
+//  43  producerId            int64   -1 without an idempotent producer
+//  51  producerEpoch         int16   -1 likewise
+//  53  baseSequence          int32   -1 likewise
+//  57  recordsCount          int32   number of records
+//  61  records               the records, compressed as one block if the codec is set
+//
+// Each record, with zigzag varints (varint = i32, varlong = i64):
+//
+//   length          varint   bytes after this field
+//   attributes      int8     unused, 0
+//   timestampDelta  varlong  timestamp - baseTimestamp
+//   offsetDelta     varint   offset - baseOffset
+//   keyLength       varint   -1 for a null key
+//   key             bytes
+//   valueLength     varint   -1 for a null value (tombstone)
+//   value           bytes
+//   headersCount    varint
+//   headers         each: keyLength varint (>= 0), key, valueLength varint
+//                   (-1 for null), value
+
+mod compression;
+mod decode;
+mod encode;
+mod header;
+#[cfg(test)]
+mod tests;
+mod varint;
 
 use bytes::Bytes;
 
-use crate::error::FormatError;
 use crate::types::{Offset, Timestamp};
+
+pub use decode::{validate_batch, Batch, Records};
+pub use encode::{
+    encode_batch, encode_batch_to_vec, encode_compressed_batch, plan_batch, BatchPlan, EncodedBatch,
+};
+pub use header::{
+    set_base_offset, ATTRIBUTES_OFFSET, BASE_OFFSET_OFFSET, BASE_SEQUENCE_OFFSET,
+    BASE_TIMESTAMP_OFFSET, CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET, LENGTH_OFFSET, MAGIC_OFFSET,
+    MAGIC_V2, MAX_TIMESTAMP_OFFSET, PARTITION_LEADER_EPOCH_OFFSET, PRODUCER_EPOCH_OFFSET,
+    PRODUCER_ID_OFFSET, RECORDS_COUNT_OFFSET, RECORDS_OFFSET,
+};
 
 /// Bytes before `batchLength` counts: baseOffset (8) + batchLength (4).
 pub const LOG_OVERHEAD: usize = 12;
@@ -25,6 +76,45 @@ pub struct Record {
     pub headers: Vec<Header>,
 }
 
+impl Record {
+    /// A record with `value`, no key, no headers, stamped at append time.
+    pub fn new(value: impl Into<Bytes>) -> Record {
+        Record {
+            value: Some(value.into()),
+            ..Record::default()
+        }
+    }
+
+    /// A tombstone for `key`: a null value, which compaction treats as a delete.
+    pub fn tombstone(key: impl Into<Bytes>) -> Record {
+        Record {
+            key: Some(key.into()),
+            ..Record::default()
+        }
+    }
+
+    /// Sets the key.
+    #[must_use]
+    pub fn with_key(mut self, key: impl Into<Bytes>) -> Record {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets the create time.
+    #[must_use]
+    pub fn with_timestamp(mut self, timestamp: Timestamp) -> Record {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Appends a header.
+    #[must_use]
+    pub fn with_header(mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Record {
+        self.headers.push(Header::new(key, value));
+        self
+    }
+}
+
 /// A record header: a key and an optional value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -32,6 +122,16 @@ pub struct Header {
     pub key: Bytes,
     /// Header value; `None` is null.
     pub value: Option<Bytes>,
+}
+
+impl Header {
+    /// A header with a non-null value.
+    pub fn new(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Header {
+        Header {
+            key: key.into(),
+            value: Some(value.into()),
+        }
+    }
 }
 
 /// A record read back from the log.
@@ -82,102 +182,74 @@ pub struct BatchHeader {
 
 impl BatchHeader {
     /// Parses and sanity-checks the header at the start of `buf`.
-    pub fn parse(_buf: &[u8]) -> Result<BatchHeader, FormatError> {
-        unimplemented!()
+    ///
+    /// Errors: fewer than 61 bytes (`Truncated`), magic other than 2
+    /// (`BadMagic`), batchLength below 49 (`BadLength`), a negative base
+    /// offset, record count or lastOffsetDelta, or more records than offsets
+    /// (`Inconsistent`). Neither the CRC nor the presence of the whole batch
+    /// is checked.
+    pub fn parse(buf: &[u8]) -> Result<BatchHeader, crate::error::FormatError> {
+        BatchHeader::parse_checked(buf)
     }
     /// Total bytes of the batch, header included.
     pub fn total_size(&self) -> usize {
-        LOG_OVERHEAD + self.batch_length as usize
+        // A parsed header has batch_length >= 49; a hand-built negative one counts as 0.
+        LOG_OVERHEAD + usize::try_from(self.batch_length).unwrap_or(0)
     }
     /// Offset of the last record.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        // A parsed header cannot overflow here; saturate for hand-built ones.
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 }
 
-/// Rewrites baseOffset in an encoded batch; the CRC does not cover it.
-pub fn set_base_offset(_batch: &mut [u8], _base: Offset) {
-    unimplemented!()
+/// How a batch's records are compressed (attribute bits 0-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Compression {
+    /// Not compressed (0).
+    #[default]
+    None,
+    /// gzip (1), feature `gzip`.
+    Gzip,
+    /// Snappy (2), xerial-framed as the Java client writes it; feature `snappy`.
+    Snappy,
+    /// LZ4 frame format (3), feature `lz4`.
+    Lz4,
+    /// Zstandard (4), feature `zstd`.
+    Zstd,
 }
 
-/// Summary of an encoded batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EncodedBatch {
-    /// Bytes written.
-    pub size: usize,
-    /// Offset delta of the last record (record count - 1).
-    pub last_offset_delta: u32,
-    /// Largest timestamp.
-    pub max_timestamp: Timestamp,
-}
-
-/// The front of a record slice that fits in one batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchPlan {
-    /// How many records (at least 1).
-    pub count: usize,
-    /// Encoded batch size in bytes.
-    pub size: usize,
-}
-
-/// How many records from the front of `records` fit in one batch of at most
-/// `max_bytes`. `Err(size)` if the first record alone makes a batch of `size > max_bytes`.
-pub fn plan_batch(
-    _records: &[Record],
-    _default_timestamp: Timestamp,
-    _max_bytes: usize,
-) -> Result<BatchPlan, usize> {
-    unimplemented!()
-}
-
-/// Encodes `records` as one uncompressed batch into `out` (at least the planned size).
-pub fn encode_batch(
-    _out: &mut [u8],
-    _base_offset: Offset,
-    _records: &[Record],
-    _default_timestamp: Timestamp,
-) -> EncodedBatch {
-    unimplemented!()
-}
-
-/// Validates one whole batch (header, length, CRC, and record structure when uncompressed).
-pub fn validate_batch(_bytes: &[u8]) -> Result<BatchHeader, FormatError> {
-    unimplemented!()
-}
-
-/// One whole batch.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    bytes: Bytes,
-    header: BatchHeader,
-}
-
-impl Batch {
-    /// Parses the batch at the start of `bytes` (header and length only).
-    pub fn parse(_bytes: Bytes) -> Result<Batch, FormatError> {
-        unimplemented!()
+impl Compression {
+    /// The codec's number in the attributes field.
+    pub const fn id(self) -> u8 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+        }
     }
-    /// The header.
-    pub fn header(&self) -> &BatchHeader {
-        &self.header
-    }
-    /// The batch's bytes.
-    pub fn bytes(&self) -> &Bytes {
-        &self.bytes
-    }
-    /// Verifies the CRC, then iterates the records lazily.
-    pub fn records(&self) -> Result<Records, FormatError> {
-        unimplemented!()
+
+    /// The codec with number `id`, if Kafka defines one.
+    pub const fn from_id(id: u8) -> Option<Compression> {
+        match id {
+            0 => Some(Compression::None),
+            1 => Some(Compression::Gzip),
+            2 => Some(Compression::Snappy),
+            3 => Some(Compression::Lz4),
+            4 => Some(Compression::Zstd),
+            _ => None,
+        }
     }
 }
 
-/// Lazy iterator over a batch's records.
-#[derive(Debug)]
-pub struct Records {}
-
-impl Iterator for Records {
-    type Item = Result<StoredRecord, FormatError>;
-    fn next(&mut self) -> Option<Self::Item> {
-        unimplemented!()
-    }
+/// What a batch's timestamps mean (attribute bit 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimestampType {
+    /// Set by the producer; each record carries its own.
+    CreateTime,
+    /// Set by the broker on append; every record takes the batch's maxTimestamp.
+    LogAppendTime,
 }

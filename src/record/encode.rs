@@ -1,0 +1,319 @@
+//! Encoding: plan how many records fit in a batch, write them straight into
+//! the caller's buffer (a memory map on the append path), compress.
+
+use super::compression;
+use super::header::{compute_crc, CRC_OFFSET, MAGIC_V2, RECORDS_OFFSET};
+use super::varint::{varint_size, varlong_size, write_varint, write_varlong};
+use super::{BatchHeader, Compression, Record, BATCH_HEADER_BYTES, LOG_OVERHEAD};
+use crate::error::FormatError;
+use crate::types::{Offset, Timestamp};
+
+/// Largest batch the format can describe: batchLength is an int32.
+const MAX_BATCH_BYTES: usize = LOG_OVERHEAD + i32::MAX as usize;
+
+/// Summary of an encoded batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodedBatch {
+    /// Bytes written.
+    pub size: usize,
+    /// Offset delta of the last record (record count - 1).
+    pub last_offset_delta: u32,
+    /// Largest timestamp.
+    pub max_timestamp: Timestamp,
+}
+
+/// The front of a record slice that fits in one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchPlan {
+    /// How many records (at least 1).
+    pub count: usize,
+    /// Encoded batch size in bytes.
+    pub size: usize,
+}
+
+#[inline(always)]
+fn timestamp_of(r: &Record, default_timestamp: Timestamp) -> i64 {
+    r.timestamp.unwrap_or(default_timestamp).0
+}
+
+/// A byte length as Kafka's int32 length field. Lengths past `i32::MAX`
+/// cannot be encoded; they only reach here in records too large for any
+/// batch, which `plan_batch` refuses, so the clamp never changes a written byte.
+#[inline(always)]
+fn len_i32(len: usize) -> i32 {
+    i32::try_from(len).unwrap_or(i32::MAX)
+}
+
+/// Encoded size of a nullable byte string: varint length (or -1) + bytes.
+#[inline(always)]
+fn nullable_size(b: Option<&[u8]>) -> usize {
+    match b {
+        None => 1,
+        Some(b) => varint_size(len_i32(b.len())) + b.len(),
+    }
+}
+
+/// Bytes of a record after its length varint.
+#[inline(always)]
+fn body_size(r: &Record, timestamp_delta: i64, offset_delta: i32) -> usize {
+    let mut size = 1 // attributes
+        + varlong_size(timestamp_delta)
+        + varint_size(offset_delta)
+        + nullable_size(r.key.as_deref())
+        + nullable_size(r.value.as_deref())
+        + varint_size(len_i32(r.headers.len()));
+    for h in &r.headers {
+        size += varint_size(len_i32(h.key.len())) + h.key.len() + nullable_size(h.value.as_deref());
+    }
+    size
+}
+
+/// Bytes of a whole record, length varint included.
+#[inline(always)]
+fn record_size(r: &Record, timestamp_delta: i64, offset_delta: i32) -> usize {
+    let body = body_size(r, timestamp_delta, offset_delta);
+    varint_size(len_i32(body)) + body
+}
+
+/// How many records from the front of `records` fit in one batch of at most
+/// `max_bytes`. `Err(size)` if the first record alone makes a batch of `size > max_bytes`.
+///
+/// Sizes are computed from varint widths, without encoding or allocating. A
+/// batch never exceeds the format's own limit (batchLength is an int32), so
+/// `Err` also comes back for a first record beyond 2 GiB whatever `max_bytes`
+/// is. An empty `records` plans `count: 0` and a bare header.
+pub fn plan_batch(
+    records: &[Record],
+    default_timestamp: Timestamp,
+    max_bytes: usize,
+) -> Result<BatchPlan, usize> {
+    let limit = max_bytes.min(MAX_BATCH_BYTES);
+    let Some(first) = records.first() else {
+        return Ok(BatchPlan {
+            count: 0,
+            size: RECORDS_OFFSET,
+        });
+    };
+    let base_ts = timestamp_of(first, default_timestamp);
+    let mut size = RECORDS_OFFSET;
+    for (i, r) in records.iter().enumerate() {
+        // offsetDelta is an int32; a batch this long is far beyond any byte limit anyway.
+        let Ok(offset_delta) = i32::try_from(i) else {
+            return Ok(BatchPlan { count: i, size });
+        };
+        let ts_delta = timestamp_of(r, default_timestamp).wrapping_sub(base_ts);
+        let next = size.saturating_add(record_size(r, ts_delta, offset_delta));
+        if next > limit {
+            return if i == 0 {
+                Err(next)
+            } else {
+                Ok(BatchPlan { count: i, size })
+            };
+        }
+        size = next;
+    }
+    Ok(BatchPlan {
+        count: records.len(),
+        size,
+    })
+}
+
+/// Writes one record into `rec`, which is exactly its encoded size.
+///
+/// Index arithmetic stays within `rec`: the caller sized it with
+/// `record_size` for the same record and deltas, so every index check passes.
+#[inline(always)]
+fn write_record(
+    rec: &mut [u8],
+    r: &Record,
+    body_len: usize,
+    timestamp_delta: i64,
+    offset_delta: i32,
+) {
+    let mut i = 0;
+    let mut put = |b: u8| {
+        rec[i] = b;
+        i += 1;
+    };
+    write_varint(len_i32(body_len), &mut put);
+    put(0); // record attributes: unused by Kafka
+    write_varlong(timestamp_delta, &mut put);
+    write_varint(offset_delta, &mut put);
+    let mut i = put_nullable(rec, i, r.key.as_deref());
+    i = put_nullable(rec, i, r.value.as_deref());
+    i = put_varint_at(rec, i, len_i32(r.headers.len()));
+    for h in &r.headers {
+        i = put_nullable(rec, i, Some(&h.key[..]));
+        i = put_nullable(rec, i, h.value.as_deref());
+    }
+    debug_assert_eq!(i, rec.len(), "record_size and write_record disagree");
+}
+
+#[inline(always)]
+fn put_varint_at(rec: &mut [u8], mut i: usize, v: i32) -> usize {
+    write_varint(v, |b| {
+        rec[i] = b;
+        i += 1;
+    });
+    i
+}
+
+#[inline(always)]
+fn put_nullable(rec: &mut [u8], i: usize, b: Option<&[u8]>) -> usize {
+    match b {
+        None => put_varint_at(rec, i, -1),
+        Some(b) => {
+            let i = put_varint_at(rec, i, len_i32(b.len()));
+            rec[i..i + b.len()].copy_from_slice(b);
+            i + b.len()
+        }
+    }
+}
+
+/// Writes `header` (with its CRC computed over `batch`) into the front of
+/// `batch`, which is exactly one batch.
+fn seal(batch: &mut [u8], header: &mut BatchHeader) {
+    let Some(head) = batch.first_chunk_mut::<BATCH_HEADER_BYTES>() else {
+        // Callers pass a buffer that already holds the records after the header.
+        unreachable!("a batch is at least {BATCH_HEADER_BYTES} bytes");
+    };
+    header.crc = 0;
+    header.write(head);
+    header.crc = compute_crc(batch);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&header.crc.to_be_bytes());
+}
+
+/// Encodes `records` into `out` and returns the header it wrote.
+fn encode_into(
+    out: &mut [u8],
+    base_offset: Offset,
+    records: &[Record],
+    default_timestamp: Timestamp,
+) -> BatchHeader {
+    debug_assert!(!records.is_empty(), "a batch holds at least one record");
+    debug_assert!(
+        matches!(plan_batch(records, default_timestamp, out.len()),
+            Ok(p) if p.count == records.len()),
+        "out ({} bytes) is smaller than the planned batch",
+        out.len()
+    );
+    debug_assert!(i64::try_from(base_offset.0).is_ok(), "offset exceeds int64");
+    let base_ts = records
+        .first()
+        .map_or(default_timestamp.0, |r| timestamp_of(r, default_timestamp));
+    let Some((_, body)) = out.split_first_chunk_mut::<BATCH_HEADER_BYTES>() else {
+        panic!(
+            "encode_batch: out ({} bytes) cannot hold a batch header",
+            out.len()
+        );
+    };
+    let mut written = 0;
+    let mut max_ts = base_ts;
+    for (i, r) in records.iter().enumerate() {
+        let ts = timestamp_of(r, default_timestamp);
+        max_ts = max_ts.max(ts);
+        let ts_delta = ts.wrapping_sub(base_ts);
+        // plan_batch keeps a batch under i32::MAX records.
+        let offset_delta = i as i32;
+        let body_len = body_size(r, ts_delta, offset_delta);
+        let end = written + varint_size(len_i32(body_len)) + body_len;
+        // One bounds check per record; panics only if `out` is smaller than planned.
+        write_record(&mut body[written..end], r, body_len, ts_delta, offset_delta);
+        written = end;
+    }
+    let size = RECORDS_OFFSET + written;
+    let mut header = BatchHeader {
+        base_offset: base_offset.0 as i64,
+        batch_length: len_i32(size - LOG_OVERHEAD),
+        partition_leader_epoch: 0,
+        magic: MAGIC_V2,
+        crc: 0,
+        attributes: 0,
+        last_offset_delta: len_i32(records.len().saturating_sub(1)),
+        base_timestamp: base_ts,
+        max_timestamp: max_ts,
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+        record_count: len_i32(records.len()),
+    };
+    seal(&mut out[..size], &mut header);
+    header
+}
+
+/// Encodes `records` as one uncompressed batch into `out` (at least the planned size).
+///
+/// Writes the records in place, then the header, then the CRC-32C over
+/// attributes..end. producerId, producerEpoch and baseSequence are -1,
+/// partitionLeaderEpoch 0, attributes 0 (create time, no compression).
+///
+/// # Panics
+/// If `out` is shorter than [`plan_batch`] computed for exactly these records.
+pub fn encode_batch(
+    out: &mut [u8],
+    base_offset: Offset,
+    records: &[Record],
+    default_timestamp: Timestamp,
+) -> EncodedBatch {
+    let header = encode_into(out, base_offset, records, default_timestamp);
+    EncodedBatch {
+        size: header.total_size(),
+        last_offset_delta: header.last_offset_delta.unsigned_abs(),
+        max_timestamp: Timestamp(header.max_timestamp),
+    }
+}
+
+/// Exact size of one batch holding all of `records`.
+fn batch_size(records: &[Record], default_timestamp: Timestamp) -> usize {
+    match plan_batch(records, default_timestamp, usize::MAX) {
+        Ok(plan) => plan.size,
+        Err(size) => size,
+    }
+}
+
+/// Encodes `records` as one uncompressed batch into a new `Vec`.
+///
+/// `records` must fit in one batch ([`plan_batch`] with no byte limit
+/// returns all of them).
+pub fn encode_batch_to_vec(
+    records: &[Record],
+    default_timestamp: Timestamp,
+    base_offset: Offset,
+) -> Vec<u8> {
+    let mut out = vec![0u8; batch_size(records, default_timestamp)];
+    let encoded = encode_batch(&mut out, base_offset, records, default_timestamp);
+    out.truncate(encoded.size);
+    out
+}
+
+/// Encodes `records` as one batch whose records are compressed with `compression`.
+///
+/// Errors with [`FormatError::UnsupportedCompression`] when this build lacks
+/// the codec's feature.
+pub fn encode_compressed_batch(
+    records: &[Record],
+    default_timestamp: Timestamp,
+    base_offset: Offset,
+    compression: Compression,
+) -> Result<Vec<u8>, FormatError> {
+    let mut plain = vec![0u8; batch_size(records, default_timestamp)];
+    let mut header = encode_into(&mut plain, base_offset, records, default_timestamp);
+    if compression == Compression::None {
+        plain.truncate(header.total_size());
+        return Ok(plain);
+    }
+    let packed = compression::compress(compression, &plain[RECORDS_OFFSET..header.total_size()])?;
+    let mut out = Vec::with_capacity(RECORDS_OFFSET + packed.len());
+    out.extend_from_slice(&plain[..RECORDS_OFFSET]);
+    out.extend_from_slice(&packed);
+    let Ok(batch_length) = i32::try_from(out.len() - LOG_OVERHEAD) else {
+        return Err(FormatError::BadLength(format!(
+            "compressed batch of {} bytes exceeds int32",
+            out.len()
+        )));
+    };
+    header.batch_length = batch_length;
+    header.attributes |= i16::from(compression.id());
+    seal(&mut out, &mut header);
+    Ok(out)
+}
