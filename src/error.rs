@@ -100,10 +100,6 @@ pub enum Error {
     },
 }
 
-#[allow(
-    dead_code,
-    reason = "constructors for the segment layer, which is on another branch"
-)]
 impl Error {
     /// Wraps an [`io::Error`] from operation `op` on `path`.
     pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> Self {

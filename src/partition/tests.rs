@@ -228,7 +228,8 @@ proptest! {
                         prop_assert_eq!(r.value.map(|v| v.to_vec()), model.values[r.offset.0 as usize].clone());
                         prop_assert!(r.offset.0 as usize >= o);
                     }
-                    prop_assert!(matches!(l.read(Offset(end as u64 + 1), 10), Err(Error::OffsetOutOfRange { .. })));
+                    let past_end = l.read(Offset(end as u64 + 1), 10);
+                    prop_assert!(matches!(past_end, Err(Error::OffsetOutOfRange { .. })), "{:?}", past_end);
                 }
                 Op::Roll => {
                     l.roll_segment().unwrap();
