@@ -8,7 +8,8 @@ use std::time::Instant;
 use moldau::{FlushPolicy, Offset, PartitionConfig, PartitionLog, Record, Timestamp};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let data_dir = std::env::var_os("MOLDAU_DATA_DIR").map_or_else(|| "moldau-data".into(), std::path::PathBuf::from);
+    let data_dir = std::env::var_os("MOLDAU_DATA_DIR")
+        .map_or_else(|| "moldau-data".into(), std::path::PathBuf::from);
     let dir = data_dir.join("quickstart-0");
     let config = PartitionConfig {
         flush: FlushPolicy::Never,
@@ -16,21 +17,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let log = PartitionLog::open(&dir, config)?;
     let before = log.end_offset();
-    println!("opened {} at offsets {}..{}", dir.display(), log.start_offset(), before);
+    println!(
+        "opened {} at offsets {}..{}",
+        dir.display(),
+        log.start_offset(),
+        before
+    );
 
     // Append 200,000 events in batches of 1,000, each keyed by user.
     let started = Instant::now();
     let mut batch = Vec::with_capacity(1000);
     for i in 0..200_000u64 {
         let event = format!("{{\"user\":{},\"action\":\"click\",\"seq\":{i}}}", i % 97);
-        batch.push(Record::new(event).with_key(format!("user-{}", i % 97)).with_header("source", "quickstart"));
+        batch.push(
+            Record::new(event)
+                .with_key(format!("user-{}", i % 97))
+                .with_header("source", "quickstart"),
+        );
         if batch.len() == 1000 {
             log.append(&batch)?;
             batch.clear();
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("appended 200000 records in {:.3}s ({:.0} records/s)", secs, 200_000.0 / secs);
+    println!(
+        "appended 200000 records in {:.3}s ({:.0} records/s)",
+        secs,
+        200_000.0 / secs
+    );
 
     // Read everything this run appended, batch by batch, zero-copy.
     let started = Instant::now();
@@ -45,11 +59,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         next = batches.next_offset().unwrap_or(log.end_offset());
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("read back {count} records ({bytes} value bytes) in {secs:.3}s ({:.0} records/s)", count as f64 / secs);
+    println!(
+        "read back {count} records ({bytes} value bytes) in {secs:.3}s ({:.0} records/s)",
+        count as f64 / secs
+    );
 
     // Look up by time and by offset.
     let an_hour_ago = Timestamp(Timestamp::now().0 - 3_600_000);
-    println!("first offset in the last hour: {:?}", log.offset_for_timestamp(an_hour_ago)?);
+    println!(
+        "first offset in the last hour: {:?}",
+        log.offset_for_timestamp(an_hour_ago)?
+    );
     if let Some(first) = log.read(Offset(before.0), 1)?.records().next() {
         let first = first?;
         println!(
@@ -60,7 +80,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let stats = log.stats();
-    println!("{} segment(s), offsets {}..{}", stats.segment_count, stats.start_offset, stats.end_offset);
+    println!(
+        "{} segment(s), offsets {}..{}",
+        stats.segment_count, stats.start_offset, stats.end_offset
+    );
     log.close()?;
     println!("closed cleanly; run again to append more");
     Ok(())

@@ -51,7 +51,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
             magic
         )));
     }
-    let be32 = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let be32 =
+        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     let found_version = be32(4);
     if found_version != version {
         return Err(FormatError::UnknownVersion(found_version));
@@ -74,12 +75,21 @@ pub(crate) fn decode<T: DeserializeOwned>(
 }
 
 /// Writes a checkpoint file crash-safely.
-pub(crate) fn write<T: Serialize>(path: &Path, magic: [u8; 4], version: u32, value: &T) -> Result<()> {
+pub(crate) fn write<T: Serialize>(
+    path: &Path,
+    magic: [u8; 4],
+    version: u32,
+    value: &T,
+) -> Result<()> {
     fsutil::write_atomic(path, &encode(magic, version, value))
 }
 
 /// Reads a checkpoint file: `Ok(None)` if it does not exist.
-pub(crate) fn read<T: DeserializeOwned>(path: &Path, magic: [u8; 4], version: u32) -> Result<Option<T>> {
+pub(crate) fn read<T: DeserializeOwned>(
+    path: &Path,
+    magic: [u8; 4],
+    version: u32,
+) -> Result<Option<T>> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -105,11 +115,17 @@ mod tests {
         let v = T { a: 42, b: true };
         let bytes = encode(*b"TEST", 1, &v);
         assert_eq!(decode::<T>(*b"TEST", 1, &bytes).unwrap(), v);
-        assert!(matches!(decode::<T>(*b"TEST", 2, &bytes), Err(FormatError::UnknownVersion(1))));
+        assert!(matches!(
+            decode::<T>(*b"TEST", 2, &bytes),
+            Err(FormatError::UnknownVersion(1))
+        ));
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
             b[i] ^= 0x40;
-            assert!(decode::<T>(*b"TEST", 1, &b).is_err(), "flip at {i} undetected");
+            assert!(
+                decode::<T>(*b"TEST", 1, &b).is_err(),
+                "flip at {i} undetected"
+            );
         }
         for n in 0..bytes.len() {
             assert!(decode::<T>(*b"TEST", 1, &bytes[..n]).is_err());

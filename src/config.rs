@@ -38,7 +38,8 @@ pub struct PartitionConfig {
     /// `index.interval.bytes`); at least 1.
     pub index_interval_bytes: u64,
     /// Largest record batch accepted, in bytes. Default 1,048,588 (Kafka's
-    /// `max.message.bytes`); at least 128, at most `segment_bytes`.
+    /// `max.message.bytes`); at least 128, at most 2 GiB - 1. A batch larger
+    /// than `segment_bytes` gets a segment of its own.
     pub max_record_bytes: u64,
     /// When appends are fsynced. Default [`FlushPolicy::Never`], as Kafka.
     pub flush: FlushPolicy,
@@ -67,24 +68,33 @@ impl PartitionConfig {
         if !(4096..=i32::MAX as u64).contains(&self.segment_bytes) {
             return bad(
                 "segment_bytes",
-                format!("must be between 4096 and {}, got {}", i32::MAX, self.segment_bytes),
+                format!(
+                    "must be between 4096 and {}, got {}",
+                    i32::MAX,
+                    self.segment_bytes
+                ),
             );
         }
         if !(4096..=i32::MAX as u64).contains(&self.segment_index_bytes) {
             return bad(
                 "segment_index_bytes",
-                format!("must be between 4096 and {}, got {}", i32::MAX, self.segment_index_bytes),
+                format!(
+                    "must be between 4096 and {}, got {}",
+                    i32::MAX,
+                    self.segment_index_bytes
+                ),
             );
         }
         if self.index_interval_bytes == 0 {
             return bad("index_interval_bytes", "must be at least 1".into());
         }
-        if !(128..=self.segment_bytes).contains(&self.max_record_bytes) {
+        if !(128..=i32::MAX as u64).contains(&self.max_record_bytes) {
             return bad(
                 "max_record_bytes",
                 format!(
-                    "must be between 128 and segment_bytes ({}), got {}",
-                    self.segment_bytes, self.max_record_bytes
+                    "must be between 128 and {}, got {}",
+                    i32::MAX,
+                    self.max_record_bytes
                 ),
             );
         }

@@ -23,7 +23,12 @@ pub(crate) fn grow_file(
     let step = current.clamp(steps.0, steps.1);
     let target = current.saturating_add(step).min(max_len).max(needed);
     let len = (target - current) as u64;
-    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), current as u64, len) {
+    match rustix::fs::fallocate(
+        file,
+        rustix::fs::FallocateFlags::empty(),
+        current as u64,
+        len,
+    ) {
         Ok(()) => Ok(target),
         Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => {
             // No fallocate on this file system: write zeros, which allocates too.

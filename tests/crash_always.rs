@@ -3,7 +3,7 @@
 //! random moment; every record it acknowledged must be present and intact
 //! after reopening, and the log must be a gap-free prefix of what was appended.
 //!
-//! `MOLDAU_CRASH_TRIALS=N` runs N trials (default 40).
+//! `MOLDAU_CRASH_TRIALS=N` runs N trials (default 100).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -32,7 +32,9 @@ fn value(thread: u64, seq: u64) -> String {
 /// after each acknowledged append. A no-op when run as an ordinary test.
 #[test]
 fn crash_child() {
-    let Some(dir) = std::env::var_os(CHILD_DIR) else { return };
+    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+        return;
+    };
     let log = Arc::new(PartitionLog::open(dir, config()).unwrap());
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
@@ -42,7 +44,9 @@ fn crash_child() {
                 loop {
                     // Alternate single records and batches of up to 20.
                     let count = if seq % 3 == 0 { 1 + seq % 20 } else { 1 };
-                    let records: Vec<Record> = (seq..seq + count).map(|s| Record::new(value(t, s))).collect();
+                    let records: Vec<Record> = (seq..seq + count)
+                        .map(|s| Record::new(value(t, s)))
+                        .collect();
                     let first = log.append(&records).unwrap();
                     println!("ack {} {t} {seq} {count}", first.0);
                     seq += count;
@@ -56,7 +60,10 @@ fn crash_child() {
 }
 
 fn trials() -> usize {
-    std::env::var("MOLDAU_CRASH_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(40)
+    std::env::var("MOLDAU_CRASH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
 }
 
 #[test]
@@ -81,8 +88,12 @@ fn acknowledged_records_survive_sigkill() {
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let mut lines = stdout.lines();
         let mut seen = 0;
-        let mut record_ack = |line: &str, acked: &mut HashMap<u64, String>| {
-            let f: Vec<u64> = line.split(' ').skip(1).map(|x| x.parse().unwrap()).collect();
+        let record_ack = |line: &str, acked: &mut HashMap<u64, String>| {
+            let f: Vec<u64> = line
+                .split(' ')
+                .skip(1)
+                .map(|x| x.parse().unwrap())
+                .collect();
             let (first, t, seq, count) = (f[0], f[1], f[2], f[3]);
             for i in 0..count {
                 acked.insert(first + i, value(t, seq + i));
@@ -111,7 +122,10 @@ fn acknowledged_records_survive_sigkill() {
         let log = PartitionLog::open(dir.path(), config()).unwrap();
         let end = log.end_offset();
         let max_acked = acked.keys().max().copied().unwrap_or(0);
-        assert!(end.0 > max_acked, "trial {trial}: end {end} but offset {max_acked} was acknowledged");
+        assert!(
+            end.0 > max_acked,
+            "trial {trial}: end {end} but offset {max_acked} was acknowledged"
+        );
         // Every offset from 0 to the end is present, in order, intact.
         let mut next = Offset(0);
         while next < end {
@@ -120,7 +134,12 @@ fn acknowledged_records_survive_sigkill() {
                 let r = r.unwrap_or_else(|e| panic!("trial {trial}: {e}"));
                 assert_eq!(r.offset, next, "trial {trial}: gap or reordering");
                 if let Some(v) = acked.get(&r.offset.0) {
-                    assert_eq!(r.value.as_deref(), Some(v.as_bytes()), "trial {trial}: offset {}", r.offset);
+                    assert_eq!(
+                        r.value.as_deref(),
+                        Some(v.as_bytes()),
+                        "trial {trial}: offset {}",
+                        r.offset
+                    );
                 }
                 next = next.plus(1);
             }
@@ -129,5 +148,8 @@ fn acknowledged_records_survive_sigkill() {
         // `acked`, and the next child's appends follow them.
         log.close().unwrap();
     }
-    assert!(acked.len() > trials(), "the children acknowledged too little to test anything");
+    assert!(
+        acked.len() > trials(),
+        "the children acknowledged too little to test anything"
+    );
 }

@@ -103,11 +103,15 @@ mod tests {
                 std::thread::spawn(move || {
                     for _ in 0..200 {
                         let target = Offset(end.fetch_add(1, Ordering::SeqCst) + 1);
-                        d.sync_to(target, || Timestamp(0), |_| {
-                            syncs.fetch_add(1, Ordering::SeqCst);
-                            std::thread::yield_now();
-                            Ok(Offset(end.load(Ordering::SeqCst)))
-                        })
+                        d.sync_to(
+                            target,
+                            || Timestamp(0),
+                            |_| {
+                                syncs.fetch_add(1, Ordering::SeqCst);
+                                std::thread::yield_now();
+                                Ok(Offset(end.load(Ordering::SeqCst)))
+                            },
+                        )
                         .unwrap();
                         assert!(d.flushed() >= target);
                     }

@@ -127,8 +127,9 @@ pub struct PartitionLog {
     /// Serializes checkpoint writes and remembers the last one written.
     checkpoint: Mutex<PartitionCheckpoint>,
     closed: AtomicBool,
-    /// Holds the advisory lock on `dir/.lock` while open.
-    _lock: File,
+    /// The file holding the advisory lock on `dir/.lock`; closing drops it,
+    /// so the directory can be reopened while this handle still exists.
+    lock: Mutex<Option<File>>,
 }
 
 impl PartitionLog {
@@ -209,7 +210,7 @@ impl PartitionLog {
             poison: OnceLock::new(),
             checkpoint: Mutex::new(state),
             closed: AtomicBool::new(false),
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
             config,
         })
     }
@@ -251,10 +252,11 @@ impl PartitionLog {
         let max = self.config.max_record_bytes as usize;
         let mut rest = records;
         while !rest.is_empty() {
-            let plan = record::plan_batch(rest, now, max).map_err(|size| Error::RecordTooLarge {
-                size: size as u64,
-                max: max as u64,
-            })?;
+            let plan =
+                record::plan_batch(rest, now, max).map_err(|size| Error::RecordTooLarge {
+                    size: size as u64,
+                    max: max as u64,
+                })?;
             rest = &rest[plan.count..];
         }
         self.write(now, |active, roll| {
@@ -262,14 +264,17 @@ impl PartitionLog {
             let mut rest = records;
             while !rest.is_empty() {
                 // Planned above with the same inputs: this cannot fail.
-                let plan = record::plan_batch(rest, now, max).map_err(|size| {
-                    Error::RecordTooLarge {
+                let plan =
+                    record::plan_batch(rest, now, max).map_err(|size| Error::RecordTooLarge {
                         size: size as u64,
                         max: max as u64,
-                    }
-                })?;
+                    })?;
                 let batch = &rest[..plan.count];
-                roll(active, plan.size, active.next_offset.plus(plan.count as u64 - 1))?;
+                roll(
+                    active,
+                    plan.size,
+                    active.next_offset.plus(plan.count as u64 - 1),
+                )?;
                 let last = active.next_offset.plus(plan.count as u64 - 1);
                 let base = active.next_offset;
                 let buf = active.reserve(plan.size)?;
@@ -297,7 +302,11 @@ impl PartitionLog {
         }
         let now = self.config.clock.now();
         self.write(now, |active, roll| {
-            roll(active, batch.len(), active.next_offset.plus(header.last_offset_delta as u64))?;
+            roll(
+                active,
+                batch.len(),
+                active.next_offset.plus(header.last_offset_delta as u64),
+            )?;
             let base = active.next_offset;
             let last = base.plus(header.last_offset_delta as u64);
             let buf = active.reserve(batch.len())?;
@@ -315,7 +324,10 @@ impl PartitionLog {
     /// sealed into an older segment by a roll during the same call stay).
     fn write<F>(&self, now: Timestamp, fill: F) -> Result<Offset>
     where
-        F: FnOnce(&mut ActiveSegment, &mut dyn FnMut(&mut ActiveSegment, usize, Offset) -> Result<()>) -> Result<Offset>,
+        F: FnOnce(
+            &mut ActiveSegment,
+            &mut dyn FnMut(&mut ActiveSegment, usize, Offset) -> Result<()>,
+        ) -> Result<Offset>,
     {
         let (result, end, rolled) = {
             let mut guard = self.writer.lock();
@@ -351,7 +363,8 @@ impl PartitionLog {
     fn needs_roll(&self, a: &ActiveSegment, size: usize, last: Offset, now: Timestamp) -> bool {
         let aged = match (self.config.segment_ms, a.first_batch_time) {
             (Some(max_age), Some(first)) => {
-                now.0.saturating_sub(first.0) >= i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX)
+                now.0.saturating_sub(first.0)
+                    >= i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX)
             }
             _ => false,
         };
@@ -437,9 +450,11 @@ impl PartitionLog {
 
     fn sync_to(&self, target: Offset) -> Result<Offset> {
         let before = self.durability.flushed();
-        let flushed = self
-            .durability
-            .sync_to(target, || self.config.clock.now(), |from| self.sync_now(from))?;
+        let flushed = self.durability.sync_to(
+            target,
+            || self.config.clock.now(),
+            |from| self.sync_now(from),
+        )?;
         if self.segment_base_of(flushed) > self.segment_base_of(before) {
             self.write_checkpoint(|c| c.recovery_point = c.recovery_point.max(flushed.0))?;
         }
@@ -449,12 +464,14 @@ impl PartitionLog {
     /// fsyncs every segment holding offsets at or after `from`, and the
     /// directory if a segment was created; returns the end offset covered.
     fn sync_now(&self, from: Offset) -> Result<Offset> {
-        self.check_usable()?;
+        self.check_poison()?;
         let covered = self.end_offset();
         let (active_segment, active_file) = self.active_file.lock().clone();
         let pending: Vec<Arc<Segment>> = {
             let segments = self.segments.read();
-            let first = segments.partition_point(|s| s.base <= from).saturating_sub(1);
+            let first = segments
+                .partition_point(|s| s.base <= from)
+                .saturating_sub(1);
             segments[first..].to_vec()
         };
         let result = (|| {
@@ -482,7 +499,9 @@ impl PartitionLog {
 
     fn segment_base_of(&self, offset: Offset) -> Offset {
         let segments = self.segments.read();
-        let i = segments.partition_point(|s| s.base <= offset).saturating_sub(1);
+        let i = segments
+            .partition_point(|s| s.base <= offset)
+            .saturating_sub(1);
         segments.get(i).map_or(Offset(0), |s| s.base)
     }
 
@@ -525,7 +544,10 @@ impl PartitionLog {
                 }
                 stop += h.total_size();
             }
-            let bytes = data.log.bytes(found.position, stop).ok_or_else(out_of_range)?;
+            let bytes = data
+                .log
+                .bytes(found.position, stop)
+                .ok_or_else(out_of_range)?;
             return Ok(Batches::new(
                 bytes,
                 Arc::clone(&segment.paths.log),
@@ -551,20 +573,39 @@ impl PartitionLog {
     pub fn offset_for_timestamp(&self, ts: Timestamp) -> Result<Option<Offset>> {
         let start = self.start_offset();
         let segments: Vec<Arc<Segment>> = self.segments.read().clone();
-        let first = segments.partition_point(|s| s.base <= start).saturating_sub(1);
+        let first = segments
+            .partition_point(|s| s.base <= start)
+            .saturating_sub(1);
         for segment in &segments[first..] {
-            let Some(data) = segment.load(&self.config)? else { continue };
+            let Some(data) = segment.load(&self.config)? else {
+                continue;
+            };
             // A sealed segment's last time entry is its largest timestamp.
             let sealed = !Arc::ptr_eq(segment, &self.active_file.lock().0);
-            if sealed && TimeIndex::new(data.time.readable()).last().is_some_and(|e| e.timestamp < ts) {
+            if sealed
+                && TimeIndex::new(data.time.readable())
+                    .last()
+                    .is_some_and(|e| e.timestamp < ts)
+            {
                 continue;
             }
-            let Some(found) = segment.locate_time(&data, ts)? else { continue };
+            let Some(found) = segment.locate_time(&data, ts)? else {
+                continue;
+            };
             let bytes = data
                 .log
                 .bytes(found.position, found.position + found.header.total_size())
-                .ok_or_else(|| Error::OffsetOutOfRange { offset: start, start, end: self.end_offset() })?;
-            let batches = Batches::new(bytes, Arc::clone(&segment.paths.log), found.position as u64, start);
+                .ok_or_else(|| Error::OffsetOutOfRange {
+                    offset: start,
+                    start,
+                    end: self.end_offset(),
+                })?;
+            let batches = Batches::new(
+                bytes,
+                Arc::clone(&segment.paths.log),
+                found.position as u64,
+                start,
+            );
             for r in batches.records() {
                 let r = r?;
                 if r.timestamp >= ts {
@@ -613,7 +654,8 @@ impl PartitionLog {
 
     /// Removes every record at or after `offset`: the log end becomes the base
     /// offset of the batch holding `offset` (batches are never split), which is
-    /// returned. Readers holding older results keep valid bytes: the cut
+    /// returned. If that is below the start offset, the start moves down to it
+    /// (the log is then empty). Readers holding older results keep valid bytes: the cut
     /// segment is rewritten into a new file, not shrunk in place.
     pub fn truncate_to(&self, offset: Offset) -> Result<Offset> {
         let mut guard = self.writer.lock();
@@ -629,12 +671,20 @@ impl PartitionLog {
             return Err(Error::OffsetOutOfRange { offset, start, end });
         }
         let segments = self.segments.read().clone();
-        let i = segments.partition_point(|s| s.base <= offset).saturating_sub(1);
+        let i = segments
+            .partition_point(|s| s.base <= offset)
+            .saturating_sub(1);
         let (keep, cut) = segments.split_at(i + 1);
         let target = &keep[i];
-        let data = target.load(&self.config)?.ok_or(Error::OffsetOutOfRange { offset, start, end })?;
+        let data =
+            target
+                .load(&self.config)?
+                .ok_or(Error::OffsetOutOfRange { offset, start, end })?;
         let (valid_len, new_end) = match target.locate(&data, offset)? {
-            Some(found) => (found.position, Offset(found.header.base_offset as u64).max(target.base)),
+            Some(found) => (
+                found.position,
+                Offset(found.header.base_offset as u64).max(target.base),
+            ),
             None => (data.log.published(), offset),
         };
         // Rewrite the kept prefix into a fresh file so mapped readers of the old
@@ -656,20 +706,32 @@ impl PartitionLog {
             fsutil::remove_if_exists(path)?;
         }
         fsutil::sync_dir(&self.dir)?;
-        let reopened = ActiveSegment::reopen(&self.dir, target.base, &self.config, valid_len, false)?;
+        let reopened =
+            ActiveSegment::reopen(&self.dir, target.base, &self.config, valid_len, false)?;
         {
             let mut list = self.segments.write();
             list.truncate(i);
             list.push(Arc::clone(&reopened.segment));
         }
-        *self.active_file.lock() = (Arc::clone(&reopened.segment), Arc::clone(reopened.log_file()));
+        *self.active_file.lock() = (
+            Arc::clone(&reopened.segment),
+            Arc::clone(reopened.log_file()),
+        );
         *active = reopened;
         debug_assert_eq!(active.next_offset, new_end);
         let new_end = active.next_offset;
         self.end.store(new_end.0, Ordering::Release);
+        // A cut inside the batch holding the start offset empties the log.
+        let start = self
+            .start
+            .fetch_min(new_end.0, Ordering::AcqRel)
+            .min(new_end.0);
         self.durability.truncated_to(new_end);
         drop(guard);
-        self.write_checkpoint(|c| c.recovery_point = c.recovery_point.min(new_end.0))?;
+        self.write_checkpoint(|c| {
+            c.recovery_point = c.recovery_point.min(new_end.0);
+            c.log_start = start;
+        })?;
         self.watchers.notify();
         Ok(new_end)
     }
@@ -696,10 +758,7 @@ impl PartitionLog {
         let doomed: Vec<Arc<Segment>> = {
             let mut list = self.segments.write();
             // Segment k lies wholly below `offset` when segment k+1 starts at or below it.
-            let n = list
-                .windows(2)
-                .take_while(|w| w[1].base <= offset)
-                .count();
+            let n = list.windows(2).take_while(|w| w[1].base <= offset).count();
             list.drain(..n).collect()
         };
         drop(guard);
@@ -714,11 +773,7 @@ impl PartitionLog {
 
     /// Offsets, sizes and segment count.
     pub fn stats(&self) -> PartitionStats {
-        let active_segment_bytes = self
-            .writer
-            .lock()
-            .as_ref()
-            .map_or(0, |a| a.size() as u64);
+        let active_segment_bytes = self.writer.lock().as_ref().map_or(0, |a| a.size() as u64);
         PartitionStats {
             start_offset: self.start_offset(),
             end_offset: self.end_offset(),
@@ -739,6 +794,7 @@ impl PartitionLog {
         let result = self.close_inner();
         // Waiters wake up and find the log closed.
         self.watchers.notify();
+        *self.lock.lock() = None;
         result
     }
 
@@ -754,7 +810,8 @@ impl PartitionLog {
         active.publish();
         let file = Arc::clone(active.log_file());
         let segment = active.seal()?;
-        file.sync_all().map_err(|e| Error::io("fsync", &segment.paths.log, e))?;
+        file.sync_all()
+            .map_err(|e| Error::io("fsync", &segment.paths.log, e))?;
         for path in [&segment.paths.index, &segment.paths.time] {
             sync_path(path)?;
         }
@@ -771,7 +828,12 @@ impl PartitionLog {
         let mut next = *c;
         change(&mut next);
         if next != *c {
-            checkpoint::write(&self.dir.join(CHECKPOINT_FILE), CHECKPOINT_MAGIC, CHECKPOINT_VERSION, &next)?;
+            checkpoint::write(
+                &self.dir.join(CHECKPOINT_FILE),
+                CHECKPOINT_MAGIC,
+                CHECKPOINT_VERSION,
+                &next,
+            )?;
             *c = next;
         }
         Ok(())
@@ -786,6 +848,10 @@ impl PartitionLog {
 
     fn check_usable(&self) -> Result<()> {
         self.check_open()?;
+        self.check_poison()
+    }
+
+    fn check_poison(&self) -> Result<()> {
         match self.poison.get() {
             Some(cause) => Err(self.poisoned(cause)),
             None => Ok(()),

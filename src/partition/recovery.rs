@@ -157,7 +157,9 @@ fn validate_segment(
     let mut pos = 0;
     let mut next = None;
     while pos < bytes.len() {
-        let Ok(Some(h)) = segment::header_at(bytes, pos) else { break };
+        let Ok(Some(h)) = segment::header_at(bytes, pos) else {
+            break;
+        };
         if segment::check_in_segment(base, &h).is_err()
             || expected_next.is_some_and(|n| (h.base_offset as u64) < n.0)
             || next_base.is_some_and(|n| h.last_offset() as u64 >= n.0)
@@ -174,7 +176,9 @@ fn validate_segment(
 }
 
 fn file_len(path: &Path) -> Result<usize> {
-    let len = fs::metadata(path).map_err(|e| Error::io("stat", path, e))?.len();
+    let len = fs::metadata(path)
+        .map_err(|e| Error::io("stat", path, e))?
+        .len();
     Ok(len as usize)
 }
 

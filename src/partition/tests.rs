@@ -96,13 +96,21 @@ fn unclean_reopen_validates_from_recovery_point() {
     flip_byte(&first, 100);
     let log = PartitionLog::open(&path, small_config()).unwrap();
     assert_eq!(log.end_offset(), Offset(200));
-    let err = log.read(Offset(0), 1 << 20).unwrap().records().find_map(|r| r.err());
+    let err = log
+        .read(Offset(0), 1 << 20)
+        .unwrap()
+        .records()
+        .find_map(|r| r.err());
     assert!(matches!(err, Some(Error::Corrupt { .. })), "{err:?}");
 }
 
 fn flip_byte(path: &Path, at: u64) {
     use std::os::unix::fs::FileExt;
-    let f = OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let mut b = [0u8];
     f.read_exact_at(&mut b, at).unwrap();
     b[0] ^= 0xff;
@@ -141,8 +149,8 @@ fn full_index_rolls() {
     for i in 0..1000 {
         log.append(&[record(i, 10)]).unwrap();
     }
-    // 4096 / 12 = 341 time entries (one kept spare for the sealing entry).
-    assert!(log.stats().segment_count >= 3, "{:?}", log.stats());
+    // An entry per batch; 4096 / 8 = 512 offset entries fill the index.
+    assert!(log.stats().segment_count >= 2, "{:?}", log.stats());
     assert_eq!(values(&log, Offset(0)).len(), 1000);
 }
 
@@ -153,7 +161,10 @@ fn failed_append_leaves_nothing_visible() {
     log.append(&[record(0, 10)]).unwrap();
     let too_big = record(1, 5000);
     let err = log.append(&[record(1, 10), too_big]).unwrap_err();
-    assert!(matches!(err, Error::RecordTooLarge { max: 2048, .. }), "{err}");
+    assert!(
+        matches!(err, Error::RecordTooLarge { max: 2048, .. }),
+        "{err}"
+    );
     assert_eq!(log.end_offset(), Offset(1));
     assert_eq!(log.append(&[record(1, 10)]).unwrap(), Offset(1));
 }
@@ -172,7 +183,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => proptest::collection::vec(0usize..700, 1..6).prop_map(Op::Append),
+        // Small enough that one append is one batch (the model tracks batch ends).
+        6 => proptest::collection::vec(0usize..300, 1..6).prop_map(Op::Append),
         3 => (any::<usize>(), 0usize..3000).prop_map(|(o, m)| Op::Read(o, m)),
         1 => Just(Op::Roll),
         1 => Just(Op::Reopen),
@@ -260,8 +272,8 @@ proptest! {
                         let o = model.start + o % (end - model.start);
                         let new_end = l.truncate_to(Offset(o as u64)).unwrap();
                         prop_assert!(new_end.0 as usize <= o);
-                        prop_assert!(new_end.0 as usize >= model.start.min(o));
                         model.values.truncate(new_end.0 as usize);
+                        model.start = model.start.min(new_end.0 as usize);
                         // Batch ends in the rewritten segment are not tracked: start a fresh one.
                         l.roll_segment().unwrap();
                         model.active_batches.clear();

@@ -88,7 +88,9 @@ impl<'a> OffsetIndex<'a> {
 
     /// The greatest entry whose offset is at or below `relative_offset`.
     pub(crate) fn floor(&self, relative_offset: u32) -> Option<OffsetEntry> {
-        let n = partition_point(self.len(), |i| self.get(i).relative_offset <= relative_offset);
+        let n = partition_point(self.len(), |i| {
+            self.get(i).relative_offset <= relative_offset
+        });
         n.checked_sub(1).map(|i| self.get(i))
     }
 
@@ -98,7 +100,10 @@ impl<'a> OffsetIndex<'a> {
         for i in 0..self.len() {
             let e = self.get(i);
             if e.position as usize >= log_len {
-                return Err(format!("entry {i} points at {} beyond the log ({log_len} bytes)", e.position));
+                return Err(format!(
+                    "entry {i} points at {} beyond the log ({log_len} bytes)",
+                    e.position
+                ));
             }
             if let Some(p) = prev {
                 if e.relative_offset <= p.relative_offset || e.position <= p.position {
@@ -146,7 +151,10 @@ impl<'a> TimeIndex<'a> {
         for i in 0..self.len() {
             let e = self.get(i);
             if e.relative_offset > max_relative_offset {
-                return Err(format!("entry {i} names offset {} beyond the segment", e.relative_offset));
+                return Err(format!(
+                    "entry {i} names offset {} beyond the segment",
+                    e.relative_offset
+                ));
             }
             if let Some(p) = prev {
                 if e.timestamp < p.timestamp || e.relative_offset < p.relative_offset {
@@ -284,9 +292,15 @@ mod tests {
 
     #[test]
     fn check_rejects_non_increasing_and_out_of_bounds() {
-        assert!(OffsetIndex::new(&offset_index(&[(1, 10), (2, 20)])).check(30).is_ok());
-        assert!(OffsetIndex::new(&offset_index(&[(2, 10), (2, 20)])).check(30).is_err());
-        assert!(OffsetIndex::new(&offset_index(&[(1, 10), (2, 40)])).check(30).is_err());
+        assert!(OffsetIndex::new(&offset_index(&[(1, 10), (2, 20)]))
+            .check(30)
+            .is_ok());
+        assert!(OffsetIndex::new(&offset_index(&[(2, 10), (2, 20)]))
+            .check(30)
+            .is_err());
+        assert!(OffsetIndex::new(&offset_index(&[(1, 10), (2, 40)]))
+            .check(30)
+            .is_err());
     }
 
     #[test]
@@ -304,8 +318,20 @@ mod tests {
         let e = c.observe(80, 80, Offset(103), Timestamp(3));
         assert!(e.offset.is_none(), "80 bytes is not more than 100");
         let e = c.observe(160, 10, Offset(104), Timestamp(7));
-        assert_eq!(e.offset, Some(OffsetEntry { relative_offset: 4, position: 160 }));
-        assert_eq!(e.time, Some(TimeEntry { timestamp: Timestamp(7), relative_offset: 4 }));
+        assert_eq!(
+            e.offset,
+            Some(OffsetEntry {
+                relative_offset: 4,
+                position: 160
+            })
+        );
+        assert_eq!(
+            e.time,
+            Some(TimeEntry {
+                timestamp: Timestamp(7),
+                relative_offset: 4
+            })
+        );
         assert_eq!(c.time_entry(), None, "no newer max timestamp");
     }
 
@@ -313,11 +339,20 @@ mod tests {
     fn time_lookup_below() {
         let bytes: Vec<u8> = [(5i64, 1u32), (9, 4)]
             .iter()
-            .flat_map(|&(t, o)| TimeEntry { timestamp: Timestamp(t), relative_offset: o }.encode())
+            .flat_map(|&(t, o)| {
+                TimeEntry {
+                    timestamp: Timestamp(t),
+                    relative_offset: o,
+                }
+                .encode()
+            })
             .collect();
         let idx = TimeIndex::new(&bytes);
         assert_eq!(idx.below(Timestamp(5)), None);
         assert_eq!(idx.below(Timestamp(6)).map(|e| e.relative_offset), Some(1));
-        assert_eq!(idx.below(Timestamp(100)).map(|e| e.relative_offset), Some(4));
+        assert_eq!(
+            idx.below(Timestamp(100)).map(|e| e.relative_offset),
+            Some(4)
+        );
     }
 }

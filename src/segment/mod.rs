@@ -145,7 +145,10 @@ impl Segment {
                 let built = build_indexes(self.base, log_bytes, cfg.index_interval_bytes);
                 fsutil::write_atomic(&self.paths.index, &built.offset_index)?;
                 fsutil::write_atomic(&self.paths.time, &built.time_index)?;
-                (map_read_only(&self.paths.index)?, map_read_only(&self.paths.time)?)
+                (
+                    map_read_only(&self.paths.index)?,
+                    map_read_only(&self.paths.time)?,
+                )
             }
         };
         Ok(SegmentData { log, index, time })
@@ -166,7 +169,10 @@ impl Segment {
     /// after `target`.
     pub(crate) fn locate(&self, data: &SegmentData, target: Offset) -> Result<Option<Located>> {
         let log = data.log.readable();
-        let rel = target.0.saturating_sub(self.base.0).min(u64::from(u32::MAX)) as u32;
+        let rel = target
+            .0
+            .saturating_sub(self.base.0)
+            .min(u64::from(u32::MAX)) as u32;
         let mut pos = OffsetIndex::new(data.index.readable())
             .floor(rel)
             .map_or(0, |e| e.position as usize);
@@ -208,9 +214,11 @@ impl Segment {
 
     /// The batch header at `pos`, checked against this segment's bounds.
     pub(crate) fn header_at(&self, log: &[u8], pos: usize) -> Result<Option<BatchHeader>> {
-        let header = header_at(log, pos).map_err(|r| Error::corrupt(&self.paths.log, pos as u64, r))?;
+        let header =
+            header_at(log, pos).map_err(|r| Error::corrupt(&self.paths.log, pos as u64, r))?;
         if let Some(h) = &header {
-            check_in_segment(self.base, h).map_err(|r| Error::corrupt(&self.paths.log, pos as u64, r))?;
+            check_in_segment(self.base, h)
+                .map_err(|r| Error::corrupt(&self.paths.log, pos as u64, r))?;
         }
         Ok(header)
     }
@@ -266,9 +274,16 @@ pub(crate) fn header_at(log: &[u8], pos: usize) -> Result<Option<BatchHeader>, F
 
 fn map_read_only(path: &Path) -> Result<Arc<SharedMap>> {
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("stat", path, e))?
+        .len();
     let len = usize::try_from(len).map_err(|_| {
-        Error::io("map", path, std::io::Error::other("file larger than the address space"))
+        Error::io(
+            "map",
+            path,
+            std::io::Error::other("file larger than the address space"),
+        )
     })?;
     SharedMap::read_only(&file, len).map_err(|e| Error::io("mmap", path, e))
 }
@@ -299,7 +314,9 @@ pub(crate) fn build_indexes(base: Offset, log: &[u8], interval: u64) -> BuiltInd
     let mut pos = 0;
     while let Ok(Some(h)) = header_at(log, pos) {
         if check_in_segment(base, &h).is_err()
-            || built.next_offset.is_some_and(|n| (h.base_offset as u64) < n.0)
+            || built
+                .next_offset
+                .is_some_and(|n| (h.base_offset as u64) < n.0)
         {
             break;
         }
@@ -401,7 +418,16 @@ impl ActiveSegment {
         let log = open_rw(&paths.log, true)?;
         let index = open_rw(&paths.index, true)?;
         let time = open_rw(&paths.time, true)?;
-        Self::from_files(dir, base, cfg, (log, index, time), 0, IndexCursor::new(base, cfg.index_interval_bytes), None, base)
+        Self::from_files(
+            dir,
+            base,
+            cfg,
+            (log, index, time),
+            0,
+            IndexCursor::new(base, cfg.index_interval_bytes),
+            None,
+            base,
+        )
     }
 
     /// Opens an existing segment for appending after `valid_len` bytes of log,
@@ -493,8 +519,10 @@ impl ActiveSegment {
         let log_capacity = segment_bytes + cfg.max_record_bytes as usize;
         let index_len = file_len(&index, &paths.index)?;
         let time_len = file_len(&time, &paths.time)?;
-        let index_capacity = whole_entries(cfg.segment_index_bytes as usize, OFFSET_ENTRY_BYTES).max(index_len);
-        let time_capacity = whole_entries(cfg.segment_index_bytes as usize, TIME_ENTRY_BYTES).max(time_len);
+        let index_capacity =
+            whole_entries(cfg.segment_index_bytes as usize, OFFSET_ENTRY_BYTES).max(index_len);
+        let time_capacity =
+            whole_entries(cfg.segment_index_bytes as usize, TIME_ENTRY_BYTES).max(time_len);
         let (log_map, log) = SharedMap::writable(log, log_capacity.max(log_len), log_len)
             .map_err(|e| Error::io("mmap", &paths.log, e))?;
         let (index_map, index) = SharedMap::writable(index, index_capacity, index_len)
@@ -541,15 +569,24 @@ impl ActiveSegment {
         let cap = self.log.capacity();
         let path = &self.segment.paths.log;
         self.log
-            .reserve(size, |f, cur, need| fsutil::grow_file(f, cur, need, LOG_GROWTH_STEPS, cap))
+            .reserve(size, |f, cur, need| {
+                fsutil::grow_file(f, cur, need, LOG_GROWTH_STEPS, cap)
+            })
             .map_err(|e| Error::io("fallocate", path, e))
     }
 
     /// Accounts for the batch just written into the reserved bytes: indexes it
     /// when due and moves the end. Not visible to readers until [`publish`](Self::publish).
-    pub(crate) fn commit_batch(&mut self, size: usize, last_offset: Offset, max_timestamp: Timestamp) -> Result<()> {
+    pub(crate) fn commit_batch(
+        &mut self,
+        size: usize,
+        last_offset: Offset,
+        max_timestamp: Timestamp,
+    ) -> Result<()> {
         let position = self.log.position() as u32;
-        let entries = self.cursor.observe(position, size as u64, last_offset, max_timestamp);
+        let entries = self
+            .cursor
+            .observe(position, size as u64, last_offset, max_timestamp);
         self.write_entries(entries)?;
         self.log.advance(size);
         self.next_offset = Offset(last_offset.0 + 1);
@@ -610,9 +647,15 @@ impl ActiveSegment {
             append_entry(&mut self.time, &t.encode(), &self.segment.paths.time)?;
         }
         let paths = self.segment.paths.clone();
-        self.log.seal().map_err(|e| Error::io("truncate", &paths.log, e))?;
-        self.index.seal().map_err(|e| Error::io("truncate", &paths.index, e))?;
-        self.time.seal().map_err(|e| Error::io("truncate", &paths.time, e))?;
+        self.log
+            .seal()
+            .map_err(|e| Error::io("truncate", &paths.log, e))?;
+        self.index
+            .seal()
+            .map_err(|e| Error::io("truncate", &paths.index, e))?;
+        self.time
+            .seal()
+            .map_err(|e| Error::io("truncate", &paths.time, e))?;
         Ok(self.segment)
     }
 }
@@ -620,7 +663,9 @@ impl ActiveSegment {
 fn append_entry(w: &mut MapWriter, entry: &[u8], path: &Path) -> Result<()> {
     let cap = w.capacity();
     let buf = w
-        .reserve(entry.len(), |f, cur, need| fsutil::grow_file(f, cur, need, INDEX_GROWTH_STEPS, cap))
+        .reserve(entry.len(), |f, cur, need| {
+            fsutil::grow_file(f, cur, need, INDEX_GROWTH_STEPS, cap)
+        })
         .map_err(|e| Error::io("fallocate", path, e))?;
     buf.copy_from_slice(entry);
     w.advance(entry.len());
