@@ -246,7 +246,8 @@ impl PartitionLog {
     ///
     /// Records with no timestamp get the clock's current time. Records are
     /// packed into batches of at most `max_record_bytes`; a record that alone
-    /// exceeds it is refused with [`Error::RecordTooLarge`].
+    /// exceeds it is refused with [`Error::RecordTooLarge`]. An empty slice
+    /// appends nothing and returns the end offset.
     pub fn append(&self, records: &[Record]) -> Result<Offset> {
         let now = self.config.clock.now();
         let max = self.config.max_record_bytes as usize;
@@ -259,7 +260,7 @@ impl PartitionLog {
                 })?;
             rest = &rest[plan.count..];
         }
-        self.write(now, |active, roll| {
+        self.write(|active, roll| {
             let first = active.next_offset;
             let mut rest = records;
             while !rest.is_empty() {
@@ -270,12 +271,13 @@ impl PartitionLog {
                         max: max as u64,
                     })?;
                 let batch = &rest[..plan.count];
-                roll(
-                    active,
-                    plan.size,
-                    active.next_offset.plus(plan.count as u64 - 1),
-                )?;
                 let last = active.next_offset.plus(plan.count as u64 - 1);
+                let max_timestamp = batch
+                    .iter()
+                    .map(|r| r.timestamp.unwrap_or(now))
+                    .max()
+                    .unwrap_or(now);
+                roll(active, plan.size, last, max_timestamp)?;
                 let base = active.next_offset;
                 let buf = active.reserve(plan.size)?;
                 let encoded = record::encode_batch(buf, base, batch, now);
@@ -300,19 +302,15 @@ impl PartitionLog {
                 max,
             });
         }
-        let now = self.config.clock.now();
-        self.write(now, |active, roll| {
-            roll(
-                active,
-                batch.len(),
-                active.next_offset.plus(header.last_offset_delta as u64),
-            )?;
+        let max_timestamp = Timestamp(header.max_timestamp);
+        self.write(|active, roll| {
+            let last = active.next_offset.plus(header.last_offset_delta as u64);
+            roll(active, batch.len(), last, max_timestamp)?;
             let base = active.next_offset;
-            let last = base.plus(header.last_offset_delta as u64);
             let buf = active.reserve(batch.len())?;
             buf.copy_from_slice(batch);
             record::set_base_offset(buf, base);
-            active.commit_batch(batch.len(), last, Timestamp(header.max_timestamp))?;
+            active.commit_batch(batch.len(), last, max_timestamp)?;
             Ok(base)
         })
     }
@@ -322,11 +320,11 @@ impl PartitionLog {
     /// and a `roll` function to call before each batch. On error, nothing
     /// `fill` wrote to the current segment becomes visible (batches already
     /// sealed into an older segment by a roll during the same call stay).
-    fn write<F>(&self, now: Timestamp, fill: F) -> Result<Offset>
+    fn write<F>(&self, fill: F) -> Result<Offset>
     where
         F: FnOnce(
             &mut ActiveSegment,
-            &mut dyn FnMut(&mut ActiveSegment, usize, Offset) -> Result<()>,
+            &mut dyn FnMut(&mut ActiveSegment, usize, Offset, Timestamp) -> Result<()>,
         ) -> Result<Offset>,
     {
         let (result, end, rolled) = {
@@ -337,14 +335,15 @@ impl PartitionLog {
             };
             let mut mark = active.mark();
             let mut rolled = false;
-            let mut roll = |a: &mut ActiveSegment, size: usize, last: Offset| -> Result<()> {
-                if self.needs_roll(a, size, last, now) {
-                    self.roll(a)?;
-                    mark = a.mark();
-                    rolled = true;
-                }
-                Ok(())
-            };
+            let mut roll =
+                |a: &mut ActiveSegment, size: usize, last: Offset, ts: Timestamp| -> Result<()> {
+                    if self.needs_roll(a, size, last, ts) {
+                        self.roll(a)?;
+                        mark = a.mark();
+                        rolled = true;
+                    }
+                    Ok(())
+                };
             let result = fill(active, &mut roll);
             if result.is_err() {
                 active.rewind(mark);
@@ -360,10 +359,14 @@ impl PartitionLog {
         Ok(first)
     }
 
-    fn needs_roll(&self, a: &ActiveSegment, size: usize, last: Offset, now: Timestamp) -> bool {
+    /// Whether a batch of `size` bytes ending at `last`, whose largest
+    /// timestamp is `ts`, must go to a new segment. Age is measured in record
+    /// time, as Kafka does: the batch's timestamp against the segment's first
+    /// batch's, so replaying old data does not roll on every append.
+    fn needs_roll(&self, a: &ActiveSegment, size: usize, last: Offset, ts: Timestamp) -> bool {
         let aged = match (self.config.segment_ms, a.first_batch_time) {
             (Some(max_age), Some(first)) => {
-                now.0.saturating_sub(first.0)
+                ts.0.saturating_sub(first.0)
                     >= i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX)
             }
             _ => false,
