@@ -297,3 +297,41 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn failed_fsync_poisons_the_partition() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = PartitionConfig {
+        flush: FlushPolicy::Always,
+        ..small_config()
+    };
+    let log = PartitionLog::open(dir.path(), cfg.clone()).unwrap();
+    log.append(&[record(0, 10)]).unwrap();
+    // An O_PATH descriptor makes the next fsync fail for real (EBADF).
+    let (segment, _) = log.active_file.lock().clone();
+    let bad = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::PATH.bits() as i32)
+        .open(&segment.paths.log)
+        .unwrap();
+    log.active_file.lock().1 = Arc::new(bad);
+    let err = log.append(&[record(1, 10)]).unwrap_err();
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    assert!(err.to_string().contains("fsync"), "{err}");
+    let again = log.append(&[record(2, 10)]).unwrap_err();
+    assert!(
+        matches!(again, Error::Poisoned { ref cause, .. } if matches!(**cause, Error::Io { op: "fsync", .. })),
+        "{again}"
+    );
+    assert!(matches!(log.flush(), Err(Error::Poisoned { .. })));
+    // Reads still work; close refuses to mark the log clean.
+    assert_eq!(values(&log, Offset(0)).len(), 2);
+    assert!(matches!(log.close(), Err(Error::Poisoned { .. })));
+    drop(log);
+    let log = PartitionLog::open(dir.path(), cfg).unwrap();
+    assert!(
+        log.end_offset() >= Offset(1),
+        "the acknowledged record is gone"
+    );
+}

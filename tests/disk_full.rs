@@ -1,0 +1,100 @@
+//! A full disk: appends that cannot get space fail with `Error::Io` (ENOSPC)
+//! naming the file, lose nothing acknowledged, leave reads working, and work
+//! again once space is freed, without reopening.
+//!
+//! Needs a small file system: the test mounts a 4 MiB tmpfs, which needs root
+//! (`.ci/run` runs as root). Elsewhere it prints why it skips.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use moldau::{Error, FlushPolicy, Offset, PartitionConfig, PartitionLog, Record};
+
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(dir: &Path, size: &str) -> Option<Mount> {
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .ok()?;
+        status.success().then(|| Mount(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn config() -> PartitionConfig {
+    PartitionConfig {
+        flush: FlushPolicy::Always,
+        segment_bytes: 512 * 1024,
+        ..PartitionConfig::default()
+    }
+}
+
+#[test]
+fn appends_fail_cleanly_when_the_disk_is_full_and_recover_when_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_mount) = Mount::tmpfs(dir.path(), "4m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    // Ballast to free later.
+    let ballast = dir.path().join("ballast");
+    std::fs::write(&ballast, vec![1u8; 1536 * 1024]).unwrap();
+    let path = dir.path().join("p-0");
+    let log = PartitionLog::open(&path, config()).unwrap();
+    let value = vec![7u8; 1000];
+    let mut acked = 0u64;
+    let err = loop {
+        match log.append(&[Record::new(value.clone()).with_key(acked.to_string())]) {
+            Ok(offset) => {
+                assert_eq!(offset, Offset(acked));
+                acked += 1;
+            }
+            Err(e) => break e,
+        }
+        assert!(acked < 100_000, "the disk never filled");
+    };
+    match &err {
+        Error::Io {
+            path: file, source, ..
+        } => {
+            assert_eq!(source.raw_os_error(), Some(28), "not ENOSPC: {err}");
+            assert!(
+                file.starts_with(&path),
+                "{err} does not name a file of the partition"
+            );
+        }
+        other => panic!("expected Error::Io with ENOSPC, got {other}"),
+    }
+    assert!(acked > 100, "only {acked} records fit");
+
+    // Reads keep working and hold every acknowledged record.
+    let end = log.end_offset();
+    assert!(end.0 >= acked);
+    let mut next = Offset(0);
+    while next < Offset(acked) {
+        let batches = log.read(next, 1 << 20).unwrap();
+        for r in batches.records() {
+            let r = r.unwrap();
+            assert_eq!(r.value.as_deref(), Some(&value[..]));
+            next = r.offset.plus(1);
+        }
+    }
+
+    // Free space: appends work again on the same handle.
+    std::fs::remove_file(&ballast).unwrap();
+    let offset = log.append(&[Record::new(value.clone())]).unwrap();
+    assert_eq!(offset, end);
+    log.close().unwrap();
+
+    let log = PartitionLog::open(&path, config()).unwrap();
+    assert_eq!(log.end_offset(), end.plus(1));
+    log.close().unwrap();
+}
