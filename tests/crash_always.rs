@@ -43,7 +43,11 @@ fn crash_child() {
                 let mut seq = 0u64;
                 loop {
                     // Alternate single records and batches of up to 20.
-                    let count = if seq % 3 == 0 { 1 + seq % 20 } else { 1 };
+                    let count = if seq.is_multiple_of(3) {
+                        1 + seq % 20
+                    } else {
+                        1
+                    };
                     let records: Vec<Record> = (seq..seq + count)
                         .map(|s| Record::new(value(t, s)))
                         .collect();

@@ -227,7 +227,9 @@ impl Segment {
 /// Kafka-style sanity check of a segment's indexes against its log, reading
 /// only the indexes and the batch header the last offset entry points at.
 fn check_indexes(base: Offset, log: &[u8], index: &[u8], time: &[u8]) -> Result<(), String> {
-    if index.len() % OFFSET_ENTRY_BYTES != 0 || time.len() % TIME_ENTRY_BYTES != 0 {
+    if !index.len().is_multiple_of(OFFSET_ENTRY_BYTES)
+        || !time.len().is_multiple_of(TIME_ENTRY_BYTES)
+    {
         return Err("index length is not a whole number of entries".into());
     }
     let oi = OffsetIndex::new(index);
