@@ -251,25 +251,23 @@ impl PartitionLog {
     pub fn append(&self, records: &[Record]) -> Result<Offset> {
         let now = self.config.clock.now();
         let max = self.config.max_record_bytes as usize;
+        let plan = |rest: &[Record]| {
+            record::plan_batch(rest, now, max).map_err(|size| Error::RecordTooLarge {
+                size: size as u64,
+                max: max as u64,
+            })
+        };
+        // Every record must fit before any is written: an append spanning a
+        // roll could not be undone half-way.
         let mut rest = records;
         while !rest.is_empty() {
-            let plan =
-                record::plan_batch(rest, now, max).map_err(|size| Error::RecordTooLarge {
-                    size: size as u64,
-                    max: max as u64,
-                })?;
-            rest = &rest[plan.count..];
+            rest = &rest[plan(rest)?.count..];
         }
         self.write(|active, roll| {
             let first = active.next_offset;
             let mut rest = records;
             while !rest.is_empty() {
-                // Planned above with the same inputs: this cannot fail.
-                let plan =
-                    record::plan_batch(rest, now, max).map_err(|size| Error::RecordTooLarge {
-                        size: size as u64,
-                        max: max as u64,
-                    })?;
+                let plan = plan(rest)?;
                 let batch = &rest[..plan.count];
                 let last = active.next_offset.plus(plan.count as u64 - 1);
                 let max_timestamp = batch

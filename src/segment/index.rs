@@ -64,34 +64,73 @@ impl TimeEntry {
     }
 }
 
-/// Read-only view of `.index` entries (whole entries only).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct OffsetIndex<'a>(&'a [u8]);
+/// A fixed-size index entry.
+pub(crate) trait Entry: Copy {
+    /// Encoded size in bytes.
+    const BYTES: usize;
+    /// Decodes one entry from exactly `BYTES` bytes.
+    fn decode(b: &[u8]) -> Self;
+}
 
-impl<'a> OffsetIndex<'a> {
+impl Entry for OffsetEntry {
+    const BYTES: usize = OFFSET_ENTRY_BYTES;
+    fn decode(b: &[u8]) -> Self {
+        OffsetEntry::decode(b)
+    }
+}
+
+impl Entry for TimeEntry {
+    const BYTES: usize = TIME_ENTRY_BYTES;
+    fn decode(b: &[u8]) -> Self {
+        TimeEntry::decode(b)
+    }
+}
+
+/// Read-only view of an index file's whole entries (a partial trailing entry
+/// is ignored).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entries<'a, E> {
+    bytes: &'a [u8],
+    _entry: std::marker::PhantomData<E>,
+}
+
+/// The `.index` view.
+pub(crate) type OffsetIndex<'a> = Entries<'a, OffsetEntry>;
+/// The `.timeindex` view.
+pub(crate) type TimeIndex<'a> = Entries<'a, TimeEntry>;
+
+impl<'a, E: Entry> Entries<'a, E> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        let whole = bytes.len() - bytes.len() % OFFSET_ENTRY_BYTES;
-        OffsetIndex(&bytes[..whole])
+        let whole = bytes.len() - bytes.len() % E::BYTES;
+        Entries {
+            bytes: &bytes[..whole],
+            _entry: std::marker::PhantomData,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.0.len() / OFFSET_ENTRY_BYTES
+        self.bytes.len() / E::BYTES
     }
 
-    pub(crate) fn get(&self, i: usize) -> OffsetEntry {
-        OffsetEntry::decode(&self.0[i * OFFSET_ENTRY_BYTES..(i + 1) * OFFSET_ENTRY_BYTES])
+    pub(crate) fn get(&self, i: usize) -> E {
+        E::decode(&self.bytes[i * E::BYTES..(i + 1) * E::BYTES])
     }
 
-    pub(crate) fn last(&self) -> Option<OffsetEntry> {
+    pub(crate) fn last(&self) -> Option<E> {
         self.len().checked_sub(1).map(|i| self.get(i))
     }
 
+    /// The last entry for which `pred` holds, `pred` being true on a prefix.
+    fn last_where(&self, pred: impl Fn(E) -> bool) -> Option<E> {
+        let n = partition_point(self.len(), |i| pred(self.get(i)));
+        n.checked_sub(1).map(|i| self.get(i))
+    }
+}
+
+impl OffsetIndex<'_> {
     /// The greatest entry whose offset is at or below `relative_offset`.
     pub(crate) fn floor(&self, relative_offset: u32) -> Option<OffsetEntry> {
-        let n = partition_point(self.len(), |i| {
-            self.get(i).relative_offset <= relative_offset
-        });
-        n.checked_sub(1).map(|i| self.get(i))
+        self.last_where(|e| e.relative_offset <= relative_offset)
     }
 
     /// Checks that entries increase strictly and stay inside a log of `log_len` bytes.
@@ -116,33 +155,11 @@ impl<'a> OffsetIndex<'a> {
     }
 }
 
-/// Read-only view of `.timeindex` entries (whole entries only).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TimeIndex<'a>(&'a [u8]);
-
-impl<'a> TimeIndex<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        let whole = bytes.len() - bytes.len() % TIME_ENTRY_BYTES;
-        TimeIndex(&bytes[..whole])
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.0.len() / TIME_ENTRY_BYTES
-    }
-
-    pub(crate) fn get(&self, i: usize) -> TimeEntry {
-        TimeEntry::decode(&self.0[i * TIME_ENTRY_BYTES..(i + 1) * TIME_ENTRY_BYTES])
-    }
-
-    pub(crate) fn last(&self) -> Option<TimeEntry> {
-        self.len().checked_sub(1).map(|i| self.get(i))
-    }
-
+impl TimeIndex<'_> {
     /// The greatest entry whose timestamp is below `ts`: a batch at or after
     /// its offset may hold the first record at or after `ts`.
     pub(crate) fn below(&self, ts: Timestamp) -> Option<TimeEntry> {
-        let n = partition_point(self.len(), |i| self.get(i).timestamp < ts);
-        n.checked_sub(1).map(|i| self.get(i))
+        self.last_where(|e| e.timestamp < ts)
     }
 
     /// Checks that timestamps never decrease and offsets increase.
