@@ -335,3 +335,33 @@ fn failed_fsync_poisons_the_partition() {
         "the acknowledged record is gone"
     );
 }
+
+#[test]
+fn sealed_segments_are_trimmed_and_active_one_preallocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), small_config()).unwrap();
+    for i in 0..100 {
+        log.append(&[record(i, 100)]).unwrap();
+    }
+    let segments = log.segments.read().clone();
+    assert!(segments.len() > 2);
+    for seg in &segments[..segments.len() - 1] {
+        let data = seg.load(&log.config).unwrap().unwrap();
+        let len = std::fs::metadata(&seg.paths.log).unwrap().len();
+        assert_eq!(len as usize, data.log.published(), "sealed log not trimmed");
+        let index_len = std::fs::metadata(&seg.paths.index).unwrap().len();
+        assert_eq!(
+            index_len as usize,
+            data.index.published(),
+            "sealed index not trimmed"
+        );
+        assert_eq!(index_len % 8, 0);
+    }
+    let active = segments.last().unwrap();
+    let len = std::fs::metadata(&active.paths.log).unwrap().len();
+    let written = log.stats().active_segment_bytes;
+    assert!(len > written, "active log not preallocated");
+    log.close().unwrap();
+    let len = std::fs::metadata(&active.paths.log).unwrap().len();
+    assert_eq!(len, written, "close did not trim the active segment");
+}
