@@ -60,7 +60,11 @@ fn torn_tail_is_cut(stops: &[Stop]) {
         assert_eq!(log.start_offset(), Offset(0), "cut at {cut} ({stop:?})");
         assert_records(&log, 0..last.0);
         let next = common::record(last.0);
-        assert_eq!(log.append(&[next]).unwrap(), last, "cut at {cut} ({stop:?})");
+        assert_eq!(
+            log.append(&[next]).unwrap(),
+            last,
+            "cut at {cut} ({stop:?})"
+        );
         assert_records(&log, 0..last.0 + 1);
         log.close().unwrap();
         // The repaired log also reopens cleanly with the new record.

@@ -47,11 +47,18 @@ pub fn record_at(i: u64, ts: i64) -> Record {
 /// Asserts that `r` is exactly record `i` as built by [`record`], at offset `i`.
 pub fn assert_record(r: &StoredRecord, i: u64) {
     assert_eq!(r.offset, Offset(i), "offset");
-    assert_eq!(r.key.as_deref(), Some(format!("key-{i}").as_bytes()), "key of {i}");
+    assert_eq!(
+        r.key.as_deref(),
+        Some(format!("key-{i}").as_bytes()),
+        "key of {i}"
+    );
     assert_eq!(r.value.as_deref(), Some(&value(i)[..]), "value of {i}");
     assert_eq!(r.headers.len(), 1, "headers of {i}");
     assert_eq!(r.headers[0].key.as_ref(), b"n");
-    assert_eq!(r.headers[0].value.as_deref(), Some(i.to_string().as_bytes()));
+    assert_eq!(
+        r.headers[0].value.as_deref(),
+        Some(i.to_string().as_bytes())
+    );
 }
 
 /// Every record from `from` to the end offset, reading batch by batch.
@@ -63,7 +70,9 @@ pub fn read_all(log: &PartitionLog, from: Offset) -> Vec<StoredRecord> {
         for r in batches.records() {
             out.push(r.expect("record"));
         }
-        next = batches.next_offset().expect("a read below the end is not empty");
+        next = batches
+            .next_offset()
+            .expect("a read below the end is not empty");
     }
     out
 }
@@ -106,7 +115,11 @@ pub fn copy_dir(src: &Path, dst: &Path) {
 
 /// XORs the byte at `pos` of `path` with `mask`.
 pub fn flip_byte(path: &Path, pos: u64, mask: u8) {
-    let f = OpenOptions::new().read(true).write(true).open(path).expect("open");
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("open");
     let mut b = [0u8];
     f.read_exact_at(&mut b, pos).expect("read byte");
     b[0] ^= mask;
@@ -154,7 +167,11 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// Appends records `range` one batch of `per_batch` at a time; returns the
 /// base offset of each batch.
-pub fn append_range(log: &PartitionLog, range: std::ops::Range<u64>, per_batch: u64) -> Vec<Offset> {
+pub fn append_range(
+    log: &PartitionLog,
+    range: std::ops::Range<u64>,
+    per_batch: u64,
+) -> Vec<Offset> {
     let mut bases = Vec::new();
     let mut i = range.start;
     while i < range.end {
