@@ -77,9 +77,28 @@ pub fn read_all(log: &PartitionLog, from: Offset) -> Vec<StoredRecord> {
     out
 }
 
+/// The records in `range`, reading batch by batch.
+pub fn read_range(log: &PartitionLog, range: std::ops::Range<u64>) -> Vec<StoredRecord> {
+    let mut out = Vec::new();
+    let mut next = Offset(range.start);
+    while next.0 < range.end {
+        let batches = log.read(next, 1 << 20).expect("read");
+        for r in batches.records() {
+            let r = r.expect("record");
+            if r.offset.0 < range.end {
+                out.push(r);
+            }
+        }
+        next = batches
+            .next_offset()
+            .expect("a read below the end is not empty");
+    }
+    out
+}
+
 /// Asserts that the log holds exactly records `range` as built by [`record`].
 pub fn assert_records(log: &PartitionLog, range: std::ops::Range<u64>) {
-    let all = read_all(log, Offset(range.start));
+    let all = read_range(log, range.clone());
     assert_eq!(all.len() as u64, range.end - range.start, "record count");
     for (r, i) in all.iter().zip(range) {
         assert_record(r, i);
