@@ -525,9 +525,13 @@ impl PartitionLog {
         };
         let mut i = self.segment_index(offset);
         loop {
-            let Some(segment) = self.segments.read().get(i).cloned() else {
-                // Only compaction gaps at the very end can get here.
-                return Ok(Batches::empty(self.any_path(), offset));
+            let (segment, upper) = {
+                let segments = self.segments.read();
+                match segments.get(i) {
+                    Some(s) => (Arc::clone(s), segments.get(i + 1).map(|n| n.base)),
+                    // Only compaction gaps at the very end can get here.
+                    None => return Ok(Batches::empty(self.any_path(), offset)),
+                }
             };
             let Some(data) = segment.load(&self.config)? else {
                 // Deleted under us (retention or truncation).
@@ -537,14 +541,7 @@ impl PartitionLog {
                 i += 1;
                 continue;
             };
-            let log = data.log.readable();
-            let mut stop = found.position + found.header.total_size();
-            while let Some(h) = segment.header_at(log, stop)? {
-                if stop + h.total_size() - found.position > max_bytes {
-                    break;
-                }
-                stop += h.total_size();
-            }
+            let stop = segment.extend_run(&data, found, max_bytes, upper)?;
             let bytes = data
                 .log
                 .bytes(found.position, stop)
@@ -593,26 +590,21 @@ impl PartitionLog {
             let Some(found) = segment.locate_time(&data, ts)? else {
                 continue;
             };
-            let bytes = data
-                .log
-                .bytes(found.position, found.position + found.header.total_size())
-                .ok_or_else(|| Error::OffsetOutOfRange {
-                    offset: start,
-                    start,
-                    end: self.end_offset(),
-                })?;
-            let batches = Batches::new(
-                bytes,
-                Arc::clone(&segment.paths.log),
-                found.position as u64,
-                start,
-            );
-            for r in batches.records() {
-                let r = r?;
-                if r.timestamp >= ts {
-                    return Ok(Some(r.offset));
+            // From that batch on, the first record at or after the start with
+            // a timestamp at or after `ts` (that batch holds one unless the
+            // start offset cut it off).
+            let mut next = Offset(found.header.base_offset as u64).max(start);
+            while next < self.end_offset() {
+                let batches = self.read(next, 1 << 20)?;
+                for r in batches.records() {
+                    let r = r?;
+                    if r.timestamp >= ts {
+                        return Ok(Some(r.offset));
+                    }
                 }
+                next = batches.next_offset().unwrap_or_else(|| self.end_offset());
             }
+            return Ok(None);
         }
         Ok(None)
     }

@@ -112,9 +112,11 @@ pub(crate) fn recover(
         if valid_len < len {
             truncated_at = Some((paths.log.to_path_buf(), valid_len as u64));
         }
-        if next_base.is_none() || valid_len < len {
-            // The last segment, or the first one with an invalid tail: it
-            // becomes the active segment and later segments go.
+        // A sealed segment must end where the next one starts: an empty or
+        // short one is a hole, and the log ends before it.
+        if next_base.is_none() || valid_len < len || next != next_base {
+            // The last segment, or the first one with an invalid tail or a
+            // hole after it: it becomes the active segment, later ones go.
             for &later in &bases[i + 1..] {
                 Segment::unloaded(dir, later).delete()?;
             }

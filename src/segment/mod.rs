@@ -173,21 +173,74 @@ impl Segment {
             .0
             .saturating_sub(self.base.0)
             .min(u64::from(u32::MAX)) as u32;
-        let mut pos = OffsetIndex::new(data.index.readable())
-            .floor(rel)
-            .map_or(0, |e| e.position as usize);
+        let entry = OffsetIndex::new(data.index.readable()).floor(rel);
+        let mut pos = entry.map_or(0, |e| e.position as usize);
+        // The batch an index entry points at ends at the entry's offset; each
+        // later batch starts after the one before. baseOffset is outside the
+        // CRC, so this is what catches a damaged one.
+        let mut prev_last = entry.map(|e| self.base.0 as i64 + i64::from(e.relative_offset) - 1);
         loop {
             let Some(header) = self.header_at(log, pos)? else {
                 return Ok(None);
             };
+            let indexed = pos == entry.map_or(usize::MAX, |e| e.position as usize);
+            if indexed && prev_last.is_some_and(|p| header.last_offset() != p + 1) {
+                return Err(self.out_of_order(pos, "disagrees with the offset index"));
+            }
+            if !indexed && prev_last.is_some_and(|p| header.base_offset <= p) {
+                return Err(self.out_of_order(pos, "does not follow the batch before it"));
+            }
             if header.last_offset() >= target.0 as i64 {
                 return Ok(Some(Located {
                     position: pos,
                     header,
                 }));
             }
+            prev_last = Some(header.last_offset());
             pos += header.total_size();
         }
+    }
+
+    /// Extends a read from the batch `first` over the whole batches that
+    /// follow, while the total stays within `max_bytes` (at least `first`).
+    /// Checks that offsets keep increasing, into the batch after the run, and
+    /// stay below `upper` (the next segment's base). Returns the end position.
+    pub(crate) fn extend_run(
+        &self,
+        data: &SegmentData,
+        first: Located,
+        max_bytes: usize,
+        upper: Option<Offset>,
+    ) -> Result<usize> {
+        let log = data.log.readable();
+        let below_upper = |h: &BatchHeader| upper.is_none_or(|u| h.last_offset() < u.0 as i64);
+        if !below_upper(&first.header) {
+            return Err(self.out_of_order(first.position, "reaches into the next segment"));
+        }
+        let mut prev_last = first.header.last_offset();
+        let mut stop = first.position + first.header.total_size();
+        while let Some(h) = self.header_at(log, stop)? {
+            if h.base_offset <= prev_last {
+                return Err(self.out_of_order(stop, "does not follow the batch before it"));
+            }
+            if stop + h.total_size() - first.position > max_bytes {
+                break;
+            }
+            if !below_upper(&h) {
+                return Err(self.out_of_order(stop, "reaches into the next segment"));
+            }
+            prev_last = h.last_offset();
+            stop += h.total_size();
+        }
+        Ok(stop)
+    }
+
+    fn out_of_order(&self, pos: usize, what: &str) -> Error {
+        Error::corrupt(
+            &self.paths.log,
+            pos as u64,
+            FormatError::Inconsistent(format!("the batch's base offset {what}")),
+        )
     }
 
     /// The first batch whose max timestamp is at or after `ts`.
@@ -242,7 +295,37 @@ fn check_indexes(base: Offset, log: &[u8], index: &[u8], time: &[u8]) -> Result<
             return Err("last index entry disagrees with the log".into());
         }
     }
-    TimeIndex::new(time).check(u32::MAX)
+    let ti = TimeIndex::new(time);
+    ti.check(u32::MAX)?;
+    if log.is_empty() {
+        return Ok(());
+    }
+    // The last time entry names the batch that holds the segment's largest
+    // timestamp (by its last offset): that batch must agree, and no later
+    // batch may be newer (a cut-short time index would hide them). With
+    // increasing timestamps the named batch is the last one, so this reads
+    // one or two headers.
+    let t = ti.last().ok_or("time index is empty but the log is not")?;
+    let target = base.0 as i64 + i64::from(t.relative_offset);
+    let mut pos = oi
+        .floor(t.relative_offset)
+        .map_or(0, |e| e.position as usize);
+    let mut found = false;
+    while let Some(h) = header_at(log, pos).map_err(|e| e.to_string())? {
+        if !found && h.last_offset() >= target {
+            if h.last_offset() != target || h.max_timestamp != t.timestamp.0 {
+                return Err("last time entry disagrees with the log".into());
+            }
+            found = true;
+        } else if found && h.max_timestamp > t.timestamp.0 {
+            return Err("a batch after the last time entry is newer".into());
+        }
+        pos += h.total_size();
+    }
+    if !found {
+        return Err("last time entry names an offset past the log".into());
+    }
+    Ok(())
 }
 
 /// Checks that a batch's offsets belong in a segment based at `base`.
