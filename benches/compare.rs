@@ -5,6 +5,8 @@
 //! `cargo bench --bench compare`; `MOLDAU_COMPARE_RECORDS` changes the record
 //! count (default 1,000,000), `MOLDAU_COMPARE_FSYNC_MS` the duration of each
 //! fsync run (default 2000 ms, scaled down with a smaller record count).
+//! Run without `--bench` (as `cargo test --all-targets` does), it is a smoke
+//! test: 2,000 records and 20 ms fsync runs unless the variables say otherwise.
 //!
 //! Fairness rules: every engine writes fresh files under one directory on the
 //! same file system (the cargo target dir); a write is timed until the data
@@ -312,13 +314,17 @@ fn ratio(name: &str, num: &Best, den: &Best, target: f64) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` would pass nothing
-    // useful either: this harness takes no arguments.
+    // `cargo bench` passes `--bench`. Without it (`cargo test --benches` or
+    // `--all-targets`), run a smoke test of a few thousand records so that a
+    // test run stays fast.
+    let full = std::env::args().any(|a| a == "--bench");
     let n = env_u64("MOLDAU_COMPARE_RECORDS")
-        .unwrap_or(1_000_000)
+        .unwrap_or(if full { 1_000_000 } else { 2_000 })
         .max(1);
-    let fsync_ms = env_u64("MOLDAU_COMPARE_FSYNC_MS")
-        .unwrap_or_else(|| (2000 * n / 1_000_000).clamp(100, 2000));
+    let fsync_ms = env_u64("MOLDAU_COMPARE_FSYNC_MS").unwrap_or_else(|| match full {
+        true => (2000 * n / 1_000_000).clamp(100, 2000),
+        false => 20,
+    });
     let fsync_run = Duration::from_millis(fsync_ms);
     let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let value = Bytes::from(vec![0xa5u8; VALUE_BYTES]);
