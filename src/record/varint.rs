@@ -56,26 +56,39 @@ pub(crate) const fn varlong_size(v: i64) -> usize {
     groups_of_7(64 - (zigzag64(v) | 1).leading_zeros())
 }
 
-/// Emits the unsigned `u` 7 bits at a time, low group first.
+/// Writes the unsigned `u` at `buf[i..]` 7 bits at a time, low group first;
+/// returns the index after it. Panics if `buf` is too short.
+///
+/// Index-based rather than a per-byte callback: the encoder chains these
+/// calls through one record, and the one-byte case (attributes, deltas,
+/// lengths below 64) takes a single store.
 #[inline(always)]
-fn write_unsigned(mut u: u64, mut emit: impl FnMut(u8)) {
-    while u >= 0x80 {
-        emit((u as u8) | 0x80);
-        u >>= 7;
+fn put_unsigned(buf: &mut [u8], mut i: usize, mut u: u64) -> usize {
+    if u < 0x80 {
+        buf[i] = u as u8;
+        return i + 1;
     }
-    emit(u as u8);
+    while u >= 0x80 {
+        buf[i] = (u as u8) | 0x80;
+        u >>= 7;
+        i += 1;
+    }
+    buf[i] = u as u8;
+    i + 1
 }
 
-/// Emits the bytes of `v` as a zigzag varint ([`varint_size`] of them).
+/// Writes `v` as a zigzag varint ([`varint_size`] bytes) at `buf[i..]`;
+/// returns the index after it.
 #[inline(always)]
-pub(crate) fn write_varint(v: i32, emit: impl FnMut(u8)) {
-    write_unsigned(u64::from(zigzag32(v)), emit);
+pub(crate) fn put_varint(buf: &mut [u8], i: usize, v: i32) -> usize {
+    put_unsigned(buf, i, u64::from(zigzag32(v)))
 }
 
-/// Emits the bytes of `v` as a zigzag varlong ([`varlong_size`] of them).
+/// Writes `v` as a zigzag varlong ([`varlong_size`] bytes) at `buf[i..]`;
+/// returns the index after it.
 #[inline(always)]
-pub(crate) fn write_varlong(v: i64, emit: impl FnMut(u8)) {
-    write_unsigned(zigzag64(v), emit);
+pub(crate) fn put_varlong(buf: &mut [u8], i: usize, v: i64) -> usize {
+    put_unsigned(buf, i, zigzag64(v))
 }
 
 /// Reads an unsigned varint of at most `max_bytes` bytes at `*pos`, advancing it.
@@ -152,14 +165,18 @@ mod tests {
     use proptest::prelude::*;
 
     fn enc32(v: i32) -> Vec<u8> {
-        let mut b = Vec::new();
-        write_varint(v, |x| b.push(x));
+        let mut b = vec![0xff; MAX_VARINT_BYTES];
+        let n = put_varint(&mut b, 0, v);
+        assert_eq!(n, varint_size(v));
+        b.truncate(n);
         b
     }
 
     fn enc64(v: i64) -> Vec<u8> {
-        let mut b = Vec::new();
-        write_varlong(v, |x| b.push(x));
+        let mut b = vec![0xff; MAX_VARLONG_BYTES];
+        let n = put_varlong(&mut b, 0, v);
+        assert_eq!(n, varlong_size(v));
+        b.truncate(n);
         b
     }
 
