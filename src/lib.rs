@@ -68,6 +68,7 @@ mod fsutil;
 mod mmap;
 mod notify;
 mod partition;
+mod prefault;
 pub mod record;
 mod segment;
 mod types;

@@ -65,6 +65,7 @@ impl SharedMap {
             file: Arc::new(file),
             position: published,
             allocated: file_len,
+            prefault: false,
         };
         Ok((map, writer))
     }
@@ -87,6 +88,19 @@ impl SharedMap {
         // cannot alias a write. The acquire load pairs with the writer's release
         // store, so their contents are visible.
         unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), len) }
+    }
+
+    /// Asks the kernel to fault in `[start, start + len)` writable without
+    /// changing any byte (`MADV_POPULATE_WRITE`).
+    pub(crate) fn populate_write(&self, start: usize, len: usize) -> io::Result<()> {
+        let page = page_size();
+        let aligned = start - start % page;
+        let end = start.saturating_add(len).min(self.raw.len());
+        if aligned >= end {
+            return Ok(());
+        }
+        self.raw
+            .advise_range(memmap2::Advice::PopulateWrite, aligned, end - aligned)
     }
 
     /// Zero-copy `Bytes` of `[start, end)`, or `None` if that range is not
@@ -127,9 +141,16 @@ pub(crate) struct MapWriter {
     position: usize,
     /// Length of the file: bytes below it are backed by allocated blocks.
     allocated: usize,
+    /// Pre-fault newly allocated chunks in the background (see `prefault`).
+    prefault: bool,
 }
 
 impl MapWriter {
+    /// Pre-faults each newly allocated chunk in the background.
+    pub(crate) fn prefault_growth(&mut self) {
+        self.prefault = true;
+    }
+
     /// The file being written, shared so that fsync needs no writer lock.
     pub(crate) fn file(&self) -> &Arc<File> {
         &self.file
@@ -173,6 +194,9 @@ impl MapWriter {
                 return Err(io::Error::other("file growth fell short"));
             }
             self.allocated = new_len;
+            if self.prefault {
+                crate::prefault::populate_later(&self.map, end, new_len - end);
+            }
         }
         // SAFETY: `[position, end)` is inside the mapping (checked above) and inside
         // the file (allocated >= end), so touching it cannot fault. It lies at or
@@ -208,4 +232,9 @@ impl MapWriter {
         }
         Ok(())
     }
+}
+
+fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| rustix::param::page_size())
 }

@@ -258,16 +258,25 @@ impl PartitionLog {
             })
         };
         // Every record must fit before any is written: an append spanning a
-        // roll could not be undone half-way.
-        let mut rest = records;
+        // roll could not be undone half-way. The first plan (usually the
+        // only one) is kept for the write.
+        let first_plan = match records {
+            [] => None,
+            _ => Some(plan(records)?),
+        };
+        let mut rest = &records[first_plan.map_or(0, |p| p.count)..];
         while !rest.is_empty() {
             rest = &rest[plan(rest)?.count..];
         }
         self.write(|active, roll| {
             let first = active.next_offset;
             let mut rest = records;
+            let mut planned = first_plan;
             while !rest.is_empty() {
-                let plan = plan(rest)?;
+                let plan = match planned.take() {
+                    Some(p) => p,
+                    None => plan(rest)?,
+                };
                 let batch = &rest[..plan.count];
                 let last = active.next_offset.plus(plan.count as u64 - 1);
                 let max_timestamp = batch

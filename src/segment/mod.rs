@@ -608,8 +608,9 @@ impl ActiveSegment {
             whole_entries(cfg.segment_index_bytes as usize, OFFSET_ENTRY_BYTES).max(index_len);
         let time_capacity =
             whole_entries(cfg.segment_index_bytes as usize, TIME_ENTRY_BYTES).max(time_len);
-        let (log_map, log) = SharedMap::writable(log, log_capacity.max(log_len), log_len)
+        let (log_map, mut log) = SharedMap::writable(log, log_capacity.max(log_len), log_len)
             .map_err(|e| Error::io("mmap", &paths.log, e))?;
+        log.prefault_growth();
         let (index_map, index) = SharedMap::writable(index, index_capacity, index_len)
             .map_err(|e| Error::io("mmap", &paths.index, e))?;
         let (time_map, time) = SharedMap::writable(time, time_capacity, time_len)

@@ -1,0 +1,62 @@
+//! Background pre-faulting of freshly allocated segment pages.
+//!
+//! The first write to each new page of a file-backed map takes a page fault in
+//! which the kernel allocates and zero-fills the page: about half the time of
+//! an append to a fresh segment (measured; see BENCHMARKS.md). When the log
+//! file grows, one worker thread per process asks the kernel to fault in the
+//! rest of the new chunk (`MADV_POPULATE_WRITE`) while the appender writes at
+//! its front, so with a spare core that cost leaves the append path.
+//!
+//! Advisory only: pre-faulting never changes a byte, and a failure (an old
+//! kernel, or a range trimmed off the file meanwhile) just leaves the faults to
+//! the appender.
+
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, OnceLock};
+
+use crate::mmap::SharedMap;
+
+struct Job {
+    map: Arc<SharedMap>,
+    start: usize,
+    len: usize,
+}
+
+/// The worker's queue; `None` if the thread could not be started.
+static WORKER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
+
+fn worker() -> Option<&'static Sender<Job>> {
+    WORKER
+        .get_or_init(|| {
+            let (tx, rx) = channel::<Job>();
+            let spawned = std::thread::Builder::new()
+                .name("moldau-prefault".into())
+                .spawn(move || {
+                    for job in rx {
+                        // Advisory: on failure the appender takes the faults itself.
+                        job.map.populate_write(job.start, job.len).ok();
+                    }
+                });
+            spawned.ok().map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// Queues `[start, start + len)` of `map` to be faulted in writable.
+pub(crate) fn populate_later(map: &Arc<SharedMap>, start: usize, len: usize) {
+    if len == 0 {
+        return;
+    }
+    if std::env::var_os("MOLDAU_NO_PREFAULT").is_some() {
+        return;
+    }
+    if let Some(tx) = worker() {
+        // A send fails only if the worker is gone; pre-faulting is advisory.
+        tx.send(Job {
+            map: Arc::clone(map),
+            start,
+            len,
+        })
+        .ok();
+    }
+}
