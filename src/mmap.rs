@@ -236,5 +236,5 @@ impl MapWriter {
 
 fn page_size() -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *PAGE.get_or_init(|| rustix::param::page_size())
+    *PAGE.get_or_init(rustix::param::page_size)
 }
