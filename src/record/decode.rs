@@ -499,6 +499,7 @@ pub struct Records {
 
 impl Iterator for Records {
     type Item = Result<StoredRecord, FormatError>;
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let mut headers = Vec::new();
         let buf = &self.buf;
