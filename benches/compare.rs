@@ -1,6 +1,8 @@
 //! moldau against the `commitlog` crate (0.2) and a raw buffered file, in one
 //! process: batched and single-record appends, a sequential decoded read, and
-//! fsync-per-append durability. Plain `main`, no criterion.
+//! fsync-per-append durability. Plain `main`, no criterion. moldau reads both
+//! ways: owned (`records()`, a `Bytes` per key and value) and borrowed
+//! (`for_each_record`, `&[u8]`, as commitlog hands out payloads).
 //!
 //! `cargo bench --bench compare`; `MOLDAU_COMPARE_RECORDS` changes the record
 //! count (default 1,000,000), `MOLDAU_COMPARE_FSYNC_MS` the duration of each
@@ -27,6 +29,7 @@
 use std::fs::{File, OpenOptions};
 use std::hint::black_box;
 use std::io::{BufReader, BufWriter, Read, Write};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -125,6 +128,32 @@ fn moldau_read(log: &PartitionLog, n: u64) -> Duration {
                 next = Offset(r.offset.0 + 1);
                 count += 1;
             }
+        }
+        (count, sum)
+    });
+    assert_eq!(count, n);
+    black_box(sum);
+    elapsed
+}
+
+/// Like [`moldau_read`], with the borrowing visitor: keys and values are
+/// `&[u8]` into the read, no reference count per record.
+fn moldau_read_borrowed(log: &PartitionLog, n: u64) -> Duration {
+    let ((count, sum), elapsed) = timed(|| {
+        let end = log.end_offset();
+        let mut next = Offset(0);
+        let (mut count, mut sum) = (0u64, 0u64);
+        while next < end {
+            let batches = log.read(next, MOLDAU_READ_BYTES).expect("moldau read");
+            batches
+                .for_each_record(|r| {
+                    sum += r.key.map_or(0, |k| k.len() as u64);
+                    sum += r.value.map_or(0, |v| u64::from(v[0]) + v.len() as u64);
+                    next = Offset(r.offset.0 + 1);
+                    count += 1;
+                    ControlFlow::Continue(())
+                })
+                .expect("moldau record");
         }
         (count, sum)
     });
@@ -338,6 +367,7 @@ fn main() {
     let mut m_batched = Best::default();
     let mut m_single = Best::default();
     let mut m_read = Best::default();
+    let mut m_read_ref = Best::default();
     let mut c_batched = Best::default();
     let mut c_rebuilt = Best::default();
     let mut c_single = Best::default();
@@ -356,6 +386,7 @@ fn main() {
         let (log, t) = moldau_write(d, &value, n, BATCH);
         m_batched.add(n, t);
         m_read.add(n, moldau_read(&log, n));
+        m_read_ref.add(n, moldau_read_borrowed(&log, n));
         log.close().expect("moldau close");
 
         let (log, t) = moldau_write(&d.join("single"), &value, n, 1);
@@ -393,7 +424,8 @@ fn main() {
     r_write.print("write_batched", "raw_bufwriter");
     m_single.print("write_single", "moldau");
     c_single.print("write_single", "commitlog");
-    m_read.print("read", "moldau");
+    m_read.print("read", "moldau_records");
+    m_read_ref.print("read", "moldau_for_each_record");
     c_read.print("read", "commitlog");
     r_read.print("read", "raw_bufreader");
     m_always.print("fsync_each", "moldau_always_4thr");
@@ -422,6 +454,13 @@ fn main() {
     );
     ratio("moldau read / commitlog read", &m_read, &c_read, 1.0);
     ratio("moldau read / raw read", &m_read, &r_read, 0.7);
+    ratio(
+        "moldau borrowed read / commitlog read",
+        &m_read_ref,
+        &c_read,
+        1.0,
+    );
+    ratio("moldau borrowed read / raw read", &m_read_ref, &r_read, 0.7);
     ratio(
         "moldau Always 4 threads / raw fdatasync",
         &m_always,

@@ -1,8 +1,10 @@
 //! Sequential read throughput: a partition pre-filled with 200,000 records of
 //! 100 bytes is read from the start with `read(offset, 1 MiB)`, decoding every
-//! record (CRC check included) and touching its key and value.
+//! record (CRC check included) and touching its key and value: owned
+//! (`records()`, `Bytes` per key and value) and borrowed (`for_each_record`).
 
 use std::hint::black_box;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -35,6 +37,26 @@ fn read_all(log: &PartitionLog) -> (u64, u64) {
     (count, sum)
 }
 
+/// Like [`read_all`], with the borrowing visitor.
+fn read_all_borrowed(log: &PartitionLog) -> (u64, u64) {
+    let end = log.end_offset();
+    let mut next = Offset(0);
+    let (mut count, mut sum) = (0u64, 0u64);
+    while next < end {
+        let batches = log.read(next, READ_BYTES).expect("read");
+        batches
+            .for_each_record(|r| {
+                sum += r.key.map_or(0, |k| k.len() as u64);
+                sum += r.value.map_or(0, |v| u64::from(v[0]) + v.len() as u64);
+                next = Offset(r.offset.0 + 1);
+                count += 1;
+                ControlFlow::Continue(())
+            })
+            .expect("record");
+    }
+    (count, sum)
+}
+
 fn read(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let config = PartitionConfig {
@@ -48,6 +70,7 @@ fn read(c: &mut Criterion) {
         log.append(&batch).expect("append");
     }
     assert_eq!(read_all(&log).0, RECORDS);
+    assert_eq!(read_all_borrowed(&log), read_all(&log));
 
     let mut group = c.benchmark_group("read");
     group
@@ -57,6 +80,9 @@ fn read(c: &mut Criterion) {
         .throughput(Throughput::Elements(RECORDS));
     group.bench_function("sequential_200k_x_100B", |b| {
         b.iter(|| black_box(read_all(&log)));
+    });
+    group.bench_function("sequential_200k_x_100B_borrowed", |b| {
+        b.iter(|| black_box(read_all_borrowed(&log)));
     });
     group.finish();
     log.close().expect("close");

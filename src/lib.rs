@@ -79,5 +79,5 @@ pub use config::{FlushPolicy, PartitionConfig};
 pub use error::{Error, FormatError, Result};
 pub use notify::{Doorbell, Rung};
 pub use partition::{PartitionLog, PartitionStats, Subscription};
-pub use record::{Header, Record, StoredRecord};
+pub use record::{Header, HeaderRef, Record, RecordRef, StoredRecord};
 pub use types::{Offset, Timestamp};

@@ -47,7 +47,7 @@ use bytes::Bytes;
 
 use crate::types::{Offset, Timestamp};
 
-pub use decode::{validate_batch, Batch, Records};
+pub use decode::{validate_batch, Batch, HeaderRefs, Records};
 pub use encode::{
     encode_batch, encode_batch_to_vec, encode_compressed_batch, plan_batch, BatchPlan, EncodedBatch,
 };
@@ -147,6 +147,43 @@ pub struct StoredRecord {
     pub value: Option<Bytes>,
     /// The headers.
     pub headers: Vec<Header>,
+}
+
+/// A record borrowed from the batch it was read from, for reading without
+/// allocation or reference counting; see [`Batches::for_each_record`].
+///
+/// [`StoredRecord`] is the owned form.
+///
+/// [`Batches::for_each_record`]: crate::Batches::for_each_record
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// The record's offset.
+    pub offset: Offset,
+    /// The record's timestamp.
+    pub timestamp: Timestamp,
+    /// The key.
+    pub key: Option<&'a [u8]>,
+    /// The value.
+    pub value: Option<&'a [u8]>,
+    /// The encoded headers after their count, already validated.
+    headers: &'a [u8],
+    header_count: u32,
+}
+
+impl<'a> RecordRef<'a> {
+    /// The headers, in order, decoded as they are iterated (no allocation).
+    pub fn headers(&self) -> HeaderRefs<'a> {
+        HeaderRefs::new(self.headers, self.header_count)
+    }
+}
+
+/// A record header borrowed from its batch; [`Header`] is the owned form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderRef<'a> {
+    /// Header key.
+    pub key: &'a [u8],
+    /// Header value; `None` is null.
+    pub value: Option<&'a [u8]>,
 }
 
 /// The fixed 61-byte header of a batch.

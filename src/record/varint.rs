@@ -132,15 +132,31 @@ fn get_unsigned(
     Err(FormatError::BadVarint(start as u64))
 }
 
+/// Reads an unsigned varint of one or two bytes at `*pos`, advancing it;
+/// `None` (and `*pos` unchanged) for anything longer or cut short.
+#[inline(always)]
+fn get_short(buf: &[u8], pos: &mut usize) -> Option<u32> {
+    let b0 = *buf.get(*pos)?;
+    if b0 < 0x80 {
+        *pos += 1;
+        return Some(u32::from(b0));
+    }
+    let b1 = *buf.get(*pos + 1)?;
+    if b1 < 0x80 {
+        *pos += 2;
+        return Some(u32::from(b0 & 0x7f) | u32::from(b1) << 7);
+    }
+    None
+}
+
 /// Reads a zigzag varint (i32) at `*pos`, advancing it.
 #[inline]
 pub(crate) fn get_varint(buf: &[u8], pos: &mut usize) -> Result<i32, FormatError> {
-    // Fast path: one byte, the common case for lengths and deltas below 64.
-    if let Some(&b) = buf.get(*pos) {
-        if b < 0x80 {
-            *pos += 1;
-            return Ok(unzigzag32(u32::from(b)));
-        }
+    // Fast paths: one byte (lengths and deltas below 64) and two bytes
+    // (below 8192: a 100-byte value's length, offset deltas in big batches).
+    // Fourteen bits always fit, so neither needs the overlong checks.
+    if let Some(u) = get_short(buf, pos) {
+        return Ok(unzigzag32(u));
     }
     let u = get_unsigned(buf, pos, MAX_VARINT_BYTES, 32)?;
     // get_unsigned rejected any bit above bit 31.
@@ -150,11 +166,8 @@ pub(crate) fn get_varint(buf: &[u8], pos: &mut usize) -> Result<i32, FormatError
 /// Reads a zigzag varlong (i64) at `*pos`, advancing it.
 #[inline]
 pub(crate) fn get_varlong(buf: &[u8], pos: &mut usize) -> Result<i64, FormatError> {
-    if let Some(&b) = buf.get(*pos) {
-        if b < 0x80 {
-            *pos += 1;
-            return Ok(unzigzag64(u64::from(b)));
-        }
+    if let Some(u) = get_short(buf, pos) {
+        return Ok(unzigzag64(u64::from(u)));
     }
     Ok(unzigzag64(get_unsigned(buf, pos, MAX_VARLONG_BYTES, 64)?))
 }
