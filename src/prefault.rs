@@ -47,9 +47,6 @@ pub(crate) fn populate_later(map: &Arc<SharedMap>, start: usize, len: usize) {
     if len == 0 {
         return;
     }
-    if std::env::var_os("MOLDAU_NO_PREFAULT").is_some() {
-        return;
-    }
     if let Some(tx) = worker() {
         // A send fails only if the worker is gone; pre-faulting is advisory.
         tx.send(Job {
