@@ -19,6 +19,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
 
+/// Most bytes allocated ahead of the writer for pre-faulting.
+const MAX_LOOKAHEAD: usize = 16 << 20;
+
 /// A mapping whose prefix `[0, published)` is immutable and readable.
 #[derive(Debug)]
 pub(crate) struct SharedMap {
@@ -172,7 +175,7 @@ impl MapWriter {
     pub(crate) fn reserve(
         &mut self,
         len: usize,
-        grow: impl FnOnce(&File, usize, usize) -> io::Result<usize>,
+        mut grow: impl FnMut(&File, usize, usize) -> io::Result<usize>,
     ) -> io::Result<&mut [u8]> {
         let end = self
             .position
@@ -188,14 +191,29 @@ impl MapWriter {
                     ),
                 )
             })?;
-        if end > self.allocated {
-            let new_len = grow(&self.file, self.allocated, end)?;
-            if new_len < end {
+        // With pre-faulting, grow a quarter of the allocation ahead of the
+        // writer, so the worker faults in the next chunk while this one fills.
+        let ahead = match self.prefault {
+            true => (self.allocated / 4).min(MAX_LOOKAHEAD),
+            false => 0,
+        };
+        let wanted = end.saturating_add(ahead).min(self.capacity());
+        if wanted > self.allocated {
+            let before = self.allocated;
+            let grown = match grow(&self.file, before, wanted) {
+                // Only the look-ahead failed (a nearly full disk): the write fits.
+                Err(_) if end <= before => before,
+                // Retry for just this write before reporting a full disk.
+                Err(_) => grow(&self.file, before, end)?,
+                Ok(new_len) => new_len,
+            };
+            if grown < end {
                 return Err(io::Error::other("file growth fell short"));
             }
-            self.allocated = new_len;
-            if self.prefault {
-                crate::prefault::populate_later(&self.map, end, new_len - end);
+            self.allocated = grown;
+            if self.prefault && grown > before {
+                let from = before.max(end);
+                crate::prefault::populate_later(&self.map, from, grown.saturating_sub(from));
             }
         }
         // SAFETY: `[position, end)` is inside the mapping (checked above) and inside
