@@ -4,6 +4,15 @@
 //! flushed already, waits for the fsync in progress (and re-checks), or runs
 //! the next fsync itself. A sync covers everything published before it
 //! started, so one fsync serves every append that finished before it.
+//!
+//! Gathering: appenders that shared the last sync are likely to come back
+//! together. The next syncer waits until as many records as the last sync
+//! covered have been published, for at most half the last fsync's duration,
+//! before it fsyncs. Without it, the first appender back syncs alone and the
+//! rest wait a whole fsync for the next one, so groups alternate between 1
+//! and N-1. A lone appender's own records satisfy the wait at once.
+
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -18,6 +27,10 @@ struct State {
     syncing: bool,
     /// When the last sync finished, for `FlushPolicy::Interval`.
     last_sync: Timestamp,
+    /// How long the last sync took.
+    last_sync_duration: Duration,
+    /// Records the last sync covered.
+    last_covered: u64,
 }
 
 /// Tracks what is durable and runs syncs one at a time.
@@ -25,7 +38,11 @@ struct State {
 pub(crate) struct Durability {
     /// Held only to read or flip the fields, never across an fsync.
     state: Mutex<State>,
+    /// Signalled when a sync finishes.
     synced: Condvar,
+    /// Signalled when an appender arrives (having published), for a
+    /// gathering syncer.
+    arrivals: Condvar,
 }
 
 impl Durability {
@@ -35,8 +52,11 @@ impl Durability {
                 flushed,
                 syncing: false,
                 last_sync: now,
+                last_sync_duration: Duration::ZERO,
+                last_covered: 0,
             }),
             synced: Condvar::new(),
+            arrivals: Condvar::new(),
         }
     }
 
@@ -58,14 +78,17 @@ impl Durability {
 
     /// Makes offsets below `target` durable. `sync` fsyncs everything
     /// published so far and returns the end offset it covered; it runs at most
-    /// once at a time, outside the lock.
+    /// once at a time, outside the lock. `published` is the end offset
+    /// readers can see, and `target` must not exceed it.
     pub(crate) fn sync_to(
         &self,
         target: Offset,
         now: impl Fn() -> Timestamp,
+        published: impl Fn() -> Offset,
         sync: impl Fn(Offset) -> Result<Offset>,
     ) -> Result<Offset> {
         let mut s = self.state.lock();
+        self.arrivals.notify_one();
         loop {
             if s.flushed >= target {
                 return Ok(s.flushed);
@@ -76,10 +99,19 @@ impl Durability {
             }
             s.syncing = true;
             let from = s.flushed;
+            let deadline = Instant::now() + s.last_sync_duration / 2;
+            while published().0 < from.0 + s.last_covered {
+                if self.arrivals.wait_until(&mut s, deadline).timed_out() {
+                    break;
+                }
+            }
+            let started = Instant::now();
             let result = parking_lot::MutexGuard::unlocked(&mut s, || sync(from));
+            s.last_sync_duration = started.elapsed();
             s.syncing = false;
             self.synced.notify_all();
             let covered = result?;
+            s.last_covered = covered.0.saturating_sub(from.0);
             s.flushed = s.flushed.max(covered);
             s.last_sync = now();
         }
@@ -106,6 +138,7 @@ mod tests {
                         d.sync_to(
                             target,
                             || Timestamp(0),
+                            || Offset(end.load(Ordering::SeqCst)),
                             |_| {
                                 syncs.fetch_add(1, Ordering::SeqCst);
                                 std::thread::yield_now();

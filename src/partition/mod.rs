@@ -463,6 +463,7 @@ impl PartitionLog {
         let flushed = self.durability.sync_to(
             target,
             || self.config.clock.now(),
+            || self.end_offset(),
             |from| self.sync_now(from),
         )?;
         if self.segment_base_of(flushed) > self.segment_base_of(before) {
