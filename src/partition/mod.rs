@@ -242,7 +242,9 @@ impl PartitionLog {
 
     /// Appends `records` and returns the offset of the first one. The records
     /// are readable by the time this returns, and durable if the flush policy
-    /// says so. All or nothing: on error none of them is appended.
+    /// says so. On error none of them is appended, with one exception: when
+    /// the records fill a segment and a later write fails for lack of disk
+    /// space, those in the filled segment stay.
     ///
     /// Records with no timestamp get the clock's current time. Records are
     /// packed into batches of at most `max_record_bytes`; a record that alone
@@ -251,46 +253,48 @@ impl PartitionLog {
     pub fn append(&self, records: &[Record]) -> Result<Offset> {
         let now = self.config.clock.now();
         let max = self.config.max_record_bytes as usize;
-        let plan = |rest: &[Record]| {
-            record::plan_batch(rest, now, max).map_err(|size| Error::RecordTooLarge {
-                size: size as u64,
-                max: max as u64,
-            })
+        let too_large = |size: usize| Error::RecordTooLarge {
+            size: size as u64,
+            max: max as u64,
         };
-        // Every record must fit before any is written: an append spanning a
-        // roll could not be undone half-way. The first plan (usually the
-        // only one) is kept for the write.
-        let first_plan = match records {
-            [] => None,
-            _ => Some(plan(records)?),
-        };
-        let mut rest = &records[first_plan.map_or(0, |p| p.count)..];
-        while !rest.is_empty() {
-            rest = &rest[plan(rest)?.count..];
-        }
+        // A batch of `max` bytes holds at most this many records.
+        let max_count = (max / MIN_RECORD_BYTES).max(1);
         self.write(|active, roll| {
             let first = active.next_offset;
             let mut rest = records;
-            let mut planned = first_plan;
-            while !rest.is_empty() {
-                let plan = match planned.take() {
-                    Some(p) => p,
-                    None => plan(rest)?,
-                };
-                let batch = &rest[..plan.count];
-                let last = active.next_offset.plus(plan.count as u64 - 1);
-                let max_timestamp = batch
-                    .iter()
-                    .map(|r| r.timestamp.unwrap_or(now))
-                    .max()
-                    .unwrap_or(now);
-                roll(active, plan.size, last, max_timestamp)?;
-                let base = active.next_offset;
-                let buf = active.reserve(plan.size)?;
-                let encoded = record::encode_batch(buf, base, batch, now);
-                debug_assert_eq!(encoded.size, plan.size);
-                active.commit_batch(encoded.size, last, encoded.max_timestamp)?;
-                rest = &rest[plan.count..];
+            while let Some(head) = rest.first() {
+                let last = active
+                    .next_offset
+                    .plus(rest.len().min(max_count) as u64 - 1);
+                let ts = head.timestamp.unwrap_or(now);
+                let mut due = self.needs_roll(active, 0, last, ts);
+                loop {
+                    if due {
+                        // Past a roll nothing can be undone: make sure every
+                        // remaining record fits a batch first.
+                        if rest.len() < records.len() {
+                            check_sizes(rest, now, max).map_err(too_large)?;
+                        }
+                        roll(active)?;
+                    }
+                    // Encode straight into the map, as many records as fit
+                    // in one batch and in what the segment has left.
+                    let room = active.room_for_batch(max);
+                    let base = active.next_offset;
+                    let buf = active.reserve(room)?;
+                    match record::encode_batch_fitting(buf, base, rest, now) {
+                        Ok(encoded) => {
+                            let count = encoded.last_offset_delta as usize + 1;
+                            let last = base.plus(count as u64 - 1);
+                            active.commit_batch(encoded.size, last, encoded.max_timestamp)?;
+                            rest = &rest[count..];
+                            break;
+                        }
+                        // Fits a batch, not this segment's remainder.
+                        Err(size) if size <= max && active.size() > 0 && !due => due = true,
+                        Err(size) => return Err(too_large(size)),
+                    }
+                }
             }
             Ok(first)
         })
@@ -312,8 +316,11 @@ impl PartitionLog {
         let max_timestamp = Timestamp(header.max_timestamp);
         self.write(|active, roll| {
             let last = active.next_offset.plus(header.last_offset_delta as u64);
-            roll(active, batch.len(), last, max_timestamp)?;
+            if self.needs_roll(active, batch.len(), last, max_timestamp) {
+                roll(active)?;
+            }
             let base = active.next_offset;
+            let last = base.plus(header.last_offset_delta as u64);
             let buf = active.reserve(batch.len())?;
             buf.copy_from_slice(batch);
             record::set_base_offset(buf, base);
@@ -324,14 +331,14 @@ impl PartitionLog {
 
     /// Runs `fill` under the writer lock, publishes what it wrote, wakes
     /// waiters, and applies the flush policy. `fill` gets the active segment
-    /// and a `roll` function to call before each batch. On error, nothing
+    /// and a `roll` function that seals it and starts the next. On error, nothing
     /// `fill` wrote to the current segment becomes visible (batches already
     /// sealed into an older segment by a roll during the same call stay).
     fn write<F>(&self, fill: F) -> Result<Offset>
     where
         F: FnOnce(
             &mut ActiveSegment,
-            &mut dyn FnMut(&mut ActiveSegment, usize, Offset, Timestamp) -> Result<()>,
+            &mut dyn FnMut(&mut ActiveSegment) -> Result<()>,
         ) -> Result<Offset>,
     {
         let (result, end, rolled) = {
@@ -342,15 +349,12 @@ impl PartitionLog {
             };
             let mut mark = active.mark();
             let mut rolled = false;
-            let mut roll =
-                |a: &mut ActiveSegment, size: usize, last: Offset, ts: Timestamp| -> Result<()> {
-                    if self.needs_roll(a, size, last, ts) {
-                        self.roll(a)?;
-                        mark = a.mark();
-                        rolled = true;
-                    }
-                    Ok(())
-                };
+            let mut roll = |a: &mut ActiveSegment| -> Result<()> {
+                self.roll(a)?;
+                mark = a.mark();
+                rolled = true;
+                Ok(())
+            };
             let result = fill(active, &mut roll);
             if result.is_err() {
                 active.rewind(mark);
@@ -896,6 +900,19 @@ impl Drop for PartitionLog {
             let _ = self.close();
         }
     }
+}
+
+/// The fewest bytes a record takes: length, attributes, timestamp delta,
+/// offset delta, key length, value length and header count, one byte each.
+const MIN_RECORD_BYTES: usize = 7;
+
+/// Checks that every record fits a batch of `max` bytes; `Err` carries the
+/// size of the first one that does not.
+fn check_sizes(mut records: &[Record], now: Timestamp, max: usize) -> Result<(), usize> {
+    while !records.is_empty() {
+        records = &records[record::plan_batch(records, now, max)?.count..];
+    }
+    Ok(())
 }
 
 fn sync_path(path: &Path) -> Result<()> {

@@ -176,43 +176,51 @@ fn seal(batch: &mut [u8], header: &BatchHeader) -> u32 {
     crc
 }
 
-/// Encodes `records` into `out` and returns the header it wrote.
-fn encode_into(
+/// Encodes as many records from the front of `records` as fit in `out`,
+/// header included, and returns the header it wrote. `Err(size)` if not even
+/// the first record fits: `size` is the batch that record alone would make.
+///
+/// Record sizes are computed as the records are written, so a caller that
+/// does not know the batch size in advance needs no planning pass.
+#[inline]
+fn encode_fitting(
     out: &mut [u8],
     base_offset: Offset,
     records: &[Record],
     default_timestamp: Timestamp,
-) -> BatchHeader {
+) -> Result<BatchHeader, usize> {
     debug_assert!(!records.is_empty(), "a batch holds at least one record");
-    debug_assert!(
-        matches!(plan_batch(records, default_timestamp, out.len()),
-            Ok(p) if p.count == records.len()),
-        "out ({} bytes) is smaller than the planned batch",
-        out.len()
-    );
     debug_assert!(i64::try_from(base_offset.0).is_ok(), "offset exceeds int64");
     let base_ts = records
         .first()
         .map_or(default_timestamp.0, |r| timestamp_of(r, default_timestamp));
-    let Some((_, body)) = out.split_first_chunk_mut::<BATCH_HEADER_BYTES>() else {
-        panic!(
-            "encode_batch: out ({} bytes) cannot hold a batch header",
-            out.len()
-        );
+    let body = match out.split_first_chunk_mut::<BATCH_HEADER_BYTES>() {
+        Some((_, body)) => body,
+        None => &mut [],
     };
+    let room = body.len().min(MAX_BATCH_BYTES - RECORDS_OFFSET);
     let mut written = 0;
     let mut max_ts = base_ts;
+    let mut count = 0;
     for (i, r) in records.iter().enumerate() {
+        // offsetDelta is an int32; a batch this long is far beyond any byte limit anyway.
+        let Ok(offset_delta) = i32::try_from(i) else {
+            break;
+        };
         let ts = timestamp_of(r, default_timestamp);
-        max_ts = max_ts.max(ts);
         let ts_delta = ts.wrapping_sub(base_ts);
-        // plan_batch keeps a batch under i32::MAX records.
-        let offset_delta = i as i32;
         let body_len = body_size(r, ts_delta, offset_delta);
         let end = written + varint_size(len_i32(body_len)) + body_len;
-        // One bounds check per record; panics only if `out` is smaller than planned.
+        if end > room {
+            if i == 0 {
+                return Err(RECORDS_OFFSET.saturating_add(end));
+            }
+            break;
+        }
         write_record(&mut body[written..end], r, body_len, ts_delta, offset_delta);
+        max_ts = max_ts.max(ts);
         written = end;
+        count = i + 1;
     }
     let size = RECORDS_OFFSET + written;
     let mut header = BatchHeader {
@@ -222,16 +230,49 @@ fn encode_into(
         magic: MAGIC_V2,
         crc: 0,
         attributes: 0,
-        last_offset_delta: len_i32(records.len().saturating_sub(1)),
+        last_offset_delta: len_i32(count.saturating_sub(1)),
         base_timestamp: base_ts,
         max_timestamp: max_ts,
         producer_id: -1,
         producer_epoch: -1,
         base_sequence: -1,
-        record_count: len_i32(records.len()),
+        record_count: len_i32(count),
     };
     header.crc = seal(&mut out[..size], &header);
-    header
+    Ok(header)
+}
+
+/// Encodes all of `records`, which must fit in `out` (as planned).
+fn encode_into(
+    out: &mut [u8],
+    base_offset: Offset,
+    records: &[Record],
+    default_timestamp: Timestamp,
+) -> BatchHeader {
+    match encode_fitting(out, base_offset, records, default_timestamp) {
+        Ok(header) => {
+            debug_assert_eq!(
+                header.record_count as usize,
+                records.len(),
+                "out ({} bytes) is smaller than the planned batch",
+                out.len()
+            );
+            header
+        }
+        // Callers size `out` with `plan_batch` for exactly these records.
+        Err(size) => panic!(
+            "encode_batch: out ({} bytes) cannot hold the planned batch of {size}",
+            out.len()
+        ),
+    }
+}
+
+fn summary(header: &BatchHeader) -> EncodedBatch {
+    EncodedBatch {
+        size: header.total_size(),
+        last_offset_delta: header.last_offset_delta.unsigned_abs(),
+        max_timestamp: Timestamp(header.max_timestamp),
+    }
 }
 
 /// Encodes `records` as one uncompressed batch into `out` (at least the planned size).
@@ -248,12 +289,24 @@ pub fn encode_batch(
     records: &[Record],
     default_timestamp: Timestamp,
 ) -> EncodedBatch {
-    let header = encode_into(out, base_offset, records, default_timestamp);
-    EncodedBatch {
-        size: header.total_size(),
-        last_offset_delta: header.last_offset_delta.unsigned_abs(),
-        max_timestamp: Timestamp(header.max_timestamp),
+    summary(&encode_into(out, base_offset, records, default_timestamp))
+}
+
+/// Encodes as many records from the front of `records` as fit in `out` as
+/// one uncompressed batch (layout as [`encode_batch`]), in a single pass with
+/// no planning. The batch holds `last_offset_delta + 1` records.
+/// `Err(size)` if the first record alone needs a batch of `size` bytes,
+/// more than `out.len()`; nothing meaningful is left in `out` then.
+pub fn encode_batch_fitting(
+    out: &mut [u8],
+    base_offset: Offset,
+    records: &[Record],
+    default_timestamp: Timestamp,
+) -> Result<EncodedBatch, usize> {
+    if records.is_empty() {
+        return Err(RECORDS_OFFSET);
     }
+    encode_fitting(out, base_offset, records, default_timestamp).map(|h| summary(&h))
 }
 
 /// Exact size of one batch holding all of `records`.

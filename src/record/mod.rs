@@ -49,7 +49,8 @@ use crate::types::{Offset, Timestamp};
 
 pub use decode::{validate_batch, Batch, HeaderRefs, Records};
 pub use encode::{
-    encode_batch, encode_batch_to_vec, encode_compressed_batch, plan_batch, BatchPlan, EncodedBatch,
+    encode_batch, encode_batch_fitting, encode_batch_to_vec, encode_compressed_batch, plan_batch,
+    BatchPlan, EncodedBatch,
 };
 pub use header::{
     set_base_offset, ATTRIBUTES_OFFSET, BASE_OFFSET_OFFSET, BASE_SEQUENCE_OFFSET,

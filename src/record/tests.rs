@@ -550,6 +550,20 @@ proptest! {
                 prop_assert_eq!(first.size, size);
             }
         }
+
+        // The single-pass encoder takes the same prefix, byte for byte.
+        let mut room = vec![0u8; max_bytes];
+        match (encode_batch_fitting(&mut room, Offset(base), &records, default_ts),
+               plan_batch(&records, default_ts, max_bytes)) {
+            (Ok(e), Ok(p)) => {
+                prop_assert_eq!(e.last_offset_delta as usize + 1, p.count);
+                prop_assert_eq!(e.size, p.size);
+                let planned = encode_batch_to_vec(&records[..p.count], default_ts, Offset(base));
+                prop_assert_eq!(&room[..e.size], &planned[..]);
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (e, p) => prop_assert!(false, "fitting {:?} but plan {:?}", e, p),
+        }
     }
 
     #[test]

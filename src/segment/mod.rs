@@ -649,6 +649,15 @@ impl ActiveSegment {
         (!empty && index_full) || rel_overflow || size_overflow
     }
 
+    /// Bytes the next batch may take: `max`, or less if the segment is not
+    /// empty and has less than that left before `segment_bytes`.
+    pub(crate) fn room_for_batch(&self, max: usize) -> usize {
+        match self.log.position() {
+            0 => max,
+            used => max.min(self.segment_bytes.saturating_sub(used)),
+        }
+    }
+
     /// Reserves `size` bytes of log for the next batch; the caller fills them
     /// and then calls [`ActiveSegment::commit_batch`].
     pub(crate) fn reserve(&mut self, size: usize) -> Result<&mut [u8]> {
