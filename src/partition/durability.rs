@@ -31,6 +31,8 @@ struct State {
     last_sync_duration: Duration,
     /// Records the last sync covered.
     last_covered: u64,
+    /// Syncs run so far.
+    syncs: u64,
 }
 
 /// Tracks what is durable and runs syncs one at a time.
@@ -54,6 +56,7 @@ impl Durability {
                 last_sync: now,
                 last_sync_duration: Duration::ZERO,
                 last_covered: 0,
+                syncs: 0,
             }),
             synced: Condvar::new(),
             arrivals: Condvar::new(),
@@ -63,6 +66,11 @@ impl Durability {
     /// Offsets below this are durable.
     pub(crate) fn flushed(&self) -> Offset {
         self.state.lock().flushed
+    }
+
+    /// Syncs run so far.
+    pub(crate) fn syncs(&self) -> u64 {
+        self.state.lock().syncs
     }
 
     /// When the last sync finished.
@@ -108,6 +116,7 @@ impl Durability {
             let started = Instant::now();
             let result = parking_lot::MutexGuard::unlocked(&mut s, || sync(from));
             s.last_sync_duration = started.elapsed();
+            s.syncs += 1;
             s.syncing = false;
             self.synced.notify_all();
             let covered = result?;

@@ -61,6 +61,8 @@ pub struct PartitionStats {
     pub segment_count: usize,
     /// Bytes of record batches in the active segment.
     pub active_segment_bytes: u64,
+    /// fsyncs run since the log was opened (each may cover many appends).
+    pub syncs: u64,
 }
 
 /// A subscription of a [`Doorbell`] to a partition; unsubscribes on drop.
@@ -787,6 +789,7 @@ impl PartitionLog {
             flushed_offset: self.flushed_offset(),
             segment_count: self.segments.read().len(),
             active_segment_bytes,
+            syncs: self.durability.syncs(),
         }
     }
 
