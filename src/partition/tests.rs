@@ -10,6 +10,9 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::config::FlushPolicy;
+use crate::record::Record;
+use crate::types::Timestamp;
 
 fn small_config() -> PartitionConfig {
     PartitionConfig {

@@ -1,0 +1,216 @@
+//! Appending: records encoded straight into the active segment, already
+//! encoded batches stored verbatim, and segment rolls.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::PartitionLog;
+use crate::error::{Error, Result};
+use crate::record::{self, validate_batch, Record};
+use crate::segment::ActiveSegment;
+use crate::types::{Offset, Timestamp};
+
+impl PartitionLog {
+    /// Appends `records` and returns the offset of the first one. The records
+    /// are readable by the time this returns, and durable if the flush policy
+    /// says so. On error none of them is appended, with one exception: when
+    /// the records fill a segment and a later write fails for lack of disk
+    /// space, those in the filled segment stay.
+    ///
+    /// Records with no timestamp get the clock's current time. Records are
+    /// packed into batches of at most `max_record_bytes`; a record that alone
+    /// exceeds it is refused with [`Error::RecordTooLarge`]. An empty slice
+    /// appends nothing and returns the end offset.
+    pub fn append(&self, records: &[Record]) -> Result<Offset> {
+        let now = self.config.clock.now();
+        let max = self.config.max_record_bytes as usize;
+        let too_large = |size: usize| Error::RecordTooLarge {
+            size: size as u64,
+            max: max as u64,
+        };
+        // A batch of `max` bytes holds at most this many records.
+        let max_count = (max / MIN_RECORD_BYTES).max(1);
+        self.write(|active, roll| {
+            let first = active.next_offset;
+            let mut rest = records;
+            while let Some(head) = rest.first() {
+                let last = active
+                    .next_offset
+                    .plus(rest.len().min(max_count) as u64 - 1);
+                let ts = head.timestamp.unwrap_or(now);
+                let mut due = self.needs_roll(active, 0, last, ts);
+                loop {
+                    if due {
+                        // Past a roll nothing can be undone: make sure every
+                        // remaining record fits a batch first.
+                        if rest.len() < records.len() {
+                            check_sizes(rest, now, max).map_err(too_large)?;
+                        }
+                        roll(active)?;
+                    }
+                    // Encode straight into the map, as many records as fit
+                    // in one batch and in what the segment has left.
+                    let room = active.room_for_batch(max);
+                    let base = active.next_offset;
+                    let buf = active.reserve(room)?;
+                    match record::encode_batch_fitting(buf, base, rest, now) {
+                        Ok(encoded) => {
+                            let count = encoded.last_offset_delta as usize + 1;
+                            let last = base.plus(count as u64 - 1);
+                            active.commit_batch(encoded.size, last, encoded.max_timestamp)?;
+                            rest = &rest[count..];
+                            break;
+                        }
+                        // Fits a batch, not this segment's remainder.
+                        Err(size) if size <= max && active.size() > 0 && !due => due = true,
+                        Err(size) => return Err(too_large(size)),
+                    }
+                }
+            }
+            Ok(first)
+        })
+    }
+
+    /// Appends one already-encoded Kafka record batch (magic 2), as a broker
+    /// receives it from a producer: the header, length and CRC are validated
+    /// (without decompressing), the base offset is assigned, and the bytes are
+    /// stored verbatim. Returns the assigned base offset.
+    pub fn append_batch(&self, batch: &[u8]) -> Result<Offset> {
+        let header = validate_batch(batch).map_err(|reason| Error::InvalidBatch { reason })?;
+        let max = self.config.max_record_bytes;
+        if batch.len() as u64 > max {
+            return Err(Error::RecordTooLarge {
+                size: batch.len() as u64,
+                max,
+            });
+        }
+        let max_timestamp = Timestamp(header.max_timestamp);
+        self.write(|active, roll| {
+            let last = active.next_offset.plus(header.last_offset_delta as u64);
+            if self.needs_roll(active, batch.len(), last, max_timestamp) {
+                roll(active)?;
+            }
+            let base = active.next_offset;
+            let last = base.plus(header.last_offset_delta as u64);
+            let buf = active.reserve(batch.len())?;
+            buf.copy_from_slice(batch);
+            record::set_base_offset(buf, base);
+            active.commit_batch(batch.len(), last, max_timestamp)?;
+            Ok(base)
+        })
+    }
+
+    /// Runs `fill` under the writer lock, publishes what it wrote, wakes
+    /// waiters, and applies the flush policy. `fill` gets the active segment
+    /// and a `roll` function that seals it and starts the next. On error, nothing
+    /// `fill` wrote to the current segment becomes visible (batches already
+    /// sealed into an older segment by a roll during the same call stay).
+    pub(super) fn write<F>(&self, fill: F) -> Result<Offset>
+    where
+        F: FnOnce(
+            &mut ActiveSegment,
+            &mut dyn FnMut(&mut ActiveSegment) -> Result<()>,
+        ) -> Result<Offset>,
+    {
+        let (result, end, rolled) = {
+            let mut guard = self.writer.lock();
+            self.check_usable()?;
+            let Some(active) = guard.as_mut() else {
+                return Err(self.closed_error());
+            };
+            let mut mark = active.mark();
+            let mut rolled = false;
+            let mut roll = |a: &mut ActiveSegment| -> Result<()> {
+                self.roll(a)?;
+                mark = a.mark();
+                rolled = true;
+                Ok(())
+            };
+            let result = fill(active, &mut roll);
+            if result.is_err() {
+                active.rewind(mark);
+            }
+            active.publish();
+            let end = active.next_offset;
+            self.end.store(end.0, Ordering::Release);
+            (result, end, rolled)
+        };
+        self.watchers.notify();
+        let first = result?;
+        self.apply_flush_policy(end, rolled)?;
+        Ok(first)
+    }
+
+    /// Whether a batch of `size` bytes ending at `last`, whose largest
+    /// timestamp is `ts`, must go to a new segment. Age is measured in record
+    /// time, as Kafka does: the batch's timestamp against the segment's first
+    /// batch's, so replaying old data does not roll on every append.
+    pub(super) fn needs_roll(
+        &self,
+        a: &ActiveSegment,
+        size: usize,
+        last: Offset,
+        ts: Timestamp,
+    ) -> bool {
+        let aged = match (self.config.segment_ms, a.first_batch_time) {
+            (Some(max_age), Some(first)) => {
+                ts.0.saturating_sub(first.0)
+                    >= i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX)
+            }
+            _ => false,
+        };
+        (aged && a.size() > 0) || a.is_full_for(size, last)
+    }
+
+    /// Seals the active segment and starts a new one at the end offset. The new
+    /// segment's files are created first: if that fails, nothing changes.
+    pub(super) fn roll(&self, active: &mut ActiveSegment) -> Result<()> {
+        let new = ActiveSegment::create(&self.dir, active.next_offset, &self.config)?;
+        let old = std::mem::replace(active, new);
+        self.dir_dirty.store(true, Ordering::Release);
+        {
+            let mut segments = self.segments.write();
+            segments.push(Arc::clone(&active.segment));
+        }
+        *self.active_file.lock() = (Arc::clone(&active.segment), Arc::clone(active.log_file()));
+        // Trimming a file we own fails only if the file system does; the
+        // segment's durability is then unknown.
+        old.seal().map_err(|e| self.poison_with(e))?;
+        Ok(())
+    }
+
+    /// Forces a roll to a new segment (if the active one holds any data).
+    pub fn roll_segment(&self) -> Result<()> {
+        let rolled = {
+            let mut guard = self.writer.lock();
+            self.check_usable()?;
+            let Some(active) = guard.as_mut() else {
+                return Err(self.closed_error());
+            };
+            if active.size() == 0 {
+                false
+            } else {
+                active.publish();
+                self.roll(active)?;
+                true
+            }
+        };
+        if rolled {
+            self.sync_to(self.end_offset())?;
+        }
+        Ok(())
+    }
+}
+
+/// The fewest bytes a record takes: length, attributes, timestamp delta,
+/// offset delta, key length, value length and header count, one byte each.
+const MIN_RECORD_BYTES: usize = 7;
+
+/// Checks that every record fits a batch of `max` bytes; `Err` carries the
+/// size of the first one that does not.
+fn check_sizes(mut records: &[Record], now: Timestamp, max: usize) -> Result<(), usize> {
+    while !records.is_empty() {
+        records = &records[record::plan_batch(records, now, max)?.count..];
+    }
+    Ok(())
+}

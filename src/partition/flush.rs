@@ -1,0 +1,121 @@
+//! Flush policies and the syncs behind them (group commit is in `durability`).
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::PartitionLog;
+use crate::config::FlushPolicy;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::segment::Segment;
+use crate::types::Offset;
+
+impl PartitionLog {
+    pub(super) fn apply_flush_policy(&self, end: Offset, rolled: bool) -> Result<()> {
+        let due = match self.config.flush {
+            FlushPolicy::Always => true,
+            FlushPolicy::EveryRecords(n) => end.0 - self.durability.flushed().0 >= n,
+            FlushPolicy::Interval(d) => self.interval_elapsed(d),
+            FlushPolicy::Never => false,
+        };
+        if due || rolled {
+            // A rolled segment is fsynced once, by the appender that rolled it
+            // (outside the writer lock), which also moves the recovery point.
+            self.sync_to(end)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn interval_elapsed(&self, d: Duration) -> bool {
+        let since = self.config.clock.now().0 - self.durability.last_sync().0;
+        since >= i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// fsyncs if the flush policy is `Interval` and the interval has passed
+    /// (for a maintenance thread). Returns whether it synced.
+    pub fn flush_if_due(&self) -> Result<bool> {
+        match self.config.flush {
+            FlushPolicy::Interval(d) if self.interval_elapsed(d) => {
+                self.sync_to(self.end_offset())?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn flush(&self) -> Result<()> {
+        self.check_usable()?;
+        self.sync_to(self.end_offset()).map(|_| ())
+    }
+
+    pub(super) fn sync_to(&self, target: Offset) -> Result<Offset> {
+        let before = self.durability.flushed();
+        let flushed = self.durability.sync_to(
+            target,
+            || self.config.clock.now(),
+            || self.end_offset(),
+            |from| self.sync_now(from),
+        )?;
+        if self.segment_base_of(flushed) > self.segment_base_of(before) {
+            self.write_checkpoint(|c| c.recovery_point = c.recovery_point.max(flushed.0))?;
+        }
+        Ok(flushed)
+    }
+
+    /// fsyncs every segment holding offsets at or after `from`, and the
+    /// directory if a segment was created; returns the end offset covered.
+    pub(super) fn sync_now(&self, from: Offset) -> Result<Offset> {
+        self.check_poison()?;
+        let covered = self.end_offset();
+        let (active_segment, active_file) = self.active_file.lock().clone();
+        let pending: Vec<Arc<Segment>> = {
+            let segments = self.segments.read();
+            let first = segments
+                .partition_point(|s| s.base <= from)
+                .saturating_sub(1);
+            segments[first..].to_vec()
+        };
+        let result = (|| {
+            if self.dir_dirty.swap(false, Ordering::AcqRel) {
+                if let Err(e) = fsutil::sync_dir(&self.dir) {
+                    self.dir_dirty.store(true, Ordering::Release);
+                    return Err(e);
+                }
+            }
+            for seg in &pending {
+                if Arc::ptr_eq(seg, &active_segment) {
+                    active_file
+                        .sync_data()
+                        .map_err(|e| Error::io("fsync", &seg.paths.log, e))?;
+                } else if !seg.is_deleted() {
+                    for path in [&*seg.paths.log, &seg.paths.index, &seg.paths.time] {
+                        sync_path(path)?;
+                    }
+                }
+            }
+            Ok(covered)
+        })();
+        result.map_err(|e| self.poison_with(e))
+    }
+
+    pub(super) fn segment_base_of(&self, offset: Offset) -> Offset {
+        let segments = self.segments.read();
+        let i = segments
+            .partition_point(|s| s.base <= offset)
+            .saturating_sub(1);
+        segments.get(i).map_or(Offset(0), |s| s.base)
+    }
+}
+
+pub(super) fn sync_path(path: &Path) -> Result<()> {
+    match File::open(path) {
+        Ok(f) => f.sync_all().map_err(|e| Error::io("fsync", path, e)),
+        // Removed meanwhile (retention or truncation): nothing left to sync.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("open", path, e)),
+    }
+}

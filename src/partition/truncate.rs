@@ -1,0 +1,132 @@
+//! Truncation primitives: cutting the tail, moving the log start offset.
+
+use std::fs::{self, File};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::PartitionLog;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::segment::{ActiveSegment, Segment};
+use crate::types::Offset;
+
+impl PartitionLog {
+    /// Removes every record at or after `offset`: the log end becomes the base
+    /// offset of the batch holding `offset` (batches are never split), which is
+    /// returned. If that is below the start offset, the start moves down to it
+    /// (the log is then empty). Readers holding older results keep valid bytes: the cut
+    /// segment is rewritten into a new file, not shrunk in place.
+    pub fn truncate_to(&self, offset: Offset) -> Result<Offset> {
+        let mut guard = self.writer.lock();
+        self.check_usable()?;
+        let Some(active) = guard.as_mut() else {
+            return Err(self.closed_error());
+        };
+        let (start, end) = (self.start_offset(), self.end_offset());
+        if offset >= end {
+            return Ok(end);
+        }
+        if offset < start {
+            return Err(Error::OffsetOutOfRange { offset, start, end });
+        }
+        let segments = self.segments.read().clone();
+        let i = segments
+            .partition_point(|s| s.base <= offset)
+            .saturating_sub(1);
+        let (keep, cut) = segments.split_at(i + 1);
+        let target = &keep[i];
+        let data =
+            target
+                .load(&self.config)?
+                .ok_or(Error::OffsetOutOfRange { offset, start, end })?;
+        let (valid_len, new_end) = match target.locate(&data, offset)? {
+            Some(found) => (
+                found.position,
+                Offset(found.header.base_offset as u64).max(target.base),
+            ),
+            None => (data.log.published(), offset),
+        };
+        // Rewrite the kept prefix into a fresh file so mapped readers of the old
+        // one are undisturbed, then reopen it as the active segment.
+        let tmp = target.paths.log.with_extension("log.tmp");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = File::create(&tmp)?;
+            f.write_all(&data.log.readable()[..valid_len])?;
+            f.sync_all()
+        };
+        write().map_err(|e| self.poison_with(Error::io("write", &tmp, e)))?;
+        fs::rename(&tmp, &target.paths.log)
+            .map_err(|e| self.poison_with(Error::io("rename", &target.paths.log, e)))?;
+        for seg in cut {
+            seg.delete()?;
+        }
+        for path in [&target.paths.index, &target.paths.time] {
+            fsutil::remove_if_exists(path)?;
+        }
+        fsutil::sync_dir(&self.dir)?;
+        let reopened =
+            ActiveSegment::reopen(&self.dir, target.base, &self.config, valid_len, false)?;
+        {
+            let mut list = self.segments.write();
+            list.truncate(i);
+            list.push(Arc::clone(&reopened.segment));
+        }
+        *self.active_file.lock() = (
+            Arc::clone(&reopened.segment),
+            Arc::clone(reopened.log_file()),
+        );
+        *active = reopened;
+        debug_assert_eq!(active.next_offset, new_end);
+        let new_end = active.next_offset;
+        self.end.store(new_end.0, Ordering::Release);
+        // A cut inside the batch holding the start offset empties the log.
+        let start = self
+            .start
+            .fetch_min(new_end.0, Ordering::AcqRel)
+            .min(new_end.0);
+        self.durability.truncated_to(new_end);
+        drop(guard);
+        self.write_checkpoint(|c| {
+            c.recovery_point = c.recovery_point.min(new_end.0);
+            c.log_start = start;
+        })?;
+        self.watchers.notify();
+        Ok(new_end)
+    }
+
+    /// Moves the log start offset forward to `offset` (records below it are no
+    /// longer readable) and deletes the segments that lie wholly below it. The
+    /// new start is checkpointed before any file is removed. The active segment
+    /// is never deleted. Returns the number of segments deleted.
+    pub fn delete_records_before(&self, offset: Offset) -> Result<usize> {
+        let guard = self.writer.lock();
+        self.check_usable()?;
+        if guard.is_none() {
+            return Err(self.closed_error());
+        }
+        let (start, end) = (self.start_offset(), self.end_offset());
+        if offset > end {
+            return Err(Error::OffsetOutOfRange { offset, start, end });
+        }
+        if offset <= start {
+            return Ok(0);
+        }
+        self.write_checkpoint(|c| c.log_start = offset.0)?;
+        self.start.store(offset.0, Ordering::Release);
+        let doomed: Vec<Arc<Segment>> = {
+            let mut list = self.segments.write();
+            // Segment k lies wholly below `offset` when segment k+1 starts at or below it.
+            let n = list.windows(2).take_while(|w| w[1].base <= offset).count();
+            list.drain(..n).collect()
+        };
+        drop(guard);
+        for seg in &doomed {
+            seg.delete()?;
+        }
+        if !doomed.is_empty() {
+            fsutil::sync_dir(&self.dir)?;
+        }
+        Ok(doomed.len())
+    }
+}
