@@ -53,12 +53,7 @@ fn compressed_batches_are_stored_verbatim() {
     let tmp = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(tmp.path(), small_config()).unwrap();
     let mut next = 0;
-    for codec in [
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ] {
+    for codec in CODECS {
         let bytes = encode_compressed_batch(&records(next, 10), TS, Offset(0), codec).unwrap();
         assert_eq!(log.append_batch(&bytes).unwrap(), Offset(next), "{codec:?}");
         check_stored(&log, Offset(next), &bytes, next, 10);

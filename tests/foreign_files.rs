@@ -21,18 +21,6 @@ fn prepare(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// A v1-style (magic 1) message set header: offset, size, crc, magic 1.
 fn magic_one(n: usize) -> Vec<u8> {
     let mut v = vec![0u8; n];

@@ -97,13 +97,15 @@ fn damages() -> Vec<(&'static str, Damage)> {
         ("garbage", |p| {
             for ext in ["index", "timeindex"] {
                 each(p, ext, |f| {
-                    fs::write(f, garbage(file_len(f) as usize)).unwrap()
+                    fs::write(f, random_bytes(file_len(f) as usize, 0x2545_f491_4f6c_dd1d)).unwrap()
                 });
             }
         }),
         ("garbage, longer", |p| {
             for ext in ["index", "timeindex"] {
-                each(p, ext, |f| fs::write(f, garbage(4096)).unwrap());
+                each(p, ext, |f| {
+                    fs::write(f, random_bytes(4096, 0x2545_f491_4f6c_dd1d)).unwrap()
+                });
             }
         }),
         ("entries past the log", |p| {
@@ -114,18 +116,6 @@ fn damages() -> Vec<(&'static str, Damage)> {
             });
         }),
     ]
-}
-
-fn garbage(n: usize) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn rm(dir: &Path, ext: &str) {

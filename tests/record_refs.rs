@@ -10,7 +10,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 use common::*;
-use moldau::record::{encode_compressed_batch, Compression};
+use moldau::record::encode_compressed_batch;
 use moldau::{
     Batches, Error, Header, Offset, PartitionLog, Record, RecordRef, StoredRecord, Timestamp,
 };
@@ -103,12 +103,7 @@ fn same_records_as_records_for_compressed_batches() {
     let tmp = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(tmp.path(), small_config()).unwrap();
     let mut next = 0;
-    for codec in [
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ] {
+    for codec in CODECS {
         let records: Vec<Record> = (next..next + 10)
             .map(|i| mixed(i).with_timestamp(Timestamp(1_700_000_000_000 + i as i64)))
             .collect();

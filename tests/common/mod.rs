@@ -203,3 +203,24 @@ pub fn append_range(
     }
     bases
 }
+
+/// `n` pseudo-random bytes (xorshift), the same for the same `seed`.
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Every compression codec, for tests that cover them all.
+pub const CODECS: [moldau::record::Compression; 4] = [
+    moldau::record::Compression::Gzip,
+    moldau::record::Compression::Snappy,
+    moldau::record::Compression::Lz4,
+    moldau::record::Compression::Zstd,
+];
