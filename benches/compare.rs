@@ -29,7 +29,6 @@
 use std::fs::{File, OpenOptions};
 use std::hint::black_box;
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -40,11 +39,12 @@ use commitlog::message::{MessageBuf, MessageSet};
 use commitlog::{CommitLog, LogOptions, ReadLimit};
 use moldau::{FlushPolicy, Offset, PartitionConfig, PartitionLog, Record};
 
+#[path = "shared/mod.rs"]
+mod shared;
+
 const VALUE_BYTES: usize = 100;
 const BATCH: usize = 1000;
 const REPEATS: usize = 3;
-/// Bytes per moldau read call.
-const MOLDAU_READ_BYTES: usize = 1 << 20;
 /// Appending threads in the group-commit case.
 const FSYNC_THREADS: usize = 4;
 
@@ -133,25 +133,7 @@ fn moldau_write(dir: &Path, value: &Bytes, n: u64, batch: usize) -> (PartitionLo
 }
 
 fn moldau_read(log: &PartitionLog, n: u64) -> Duration {
-    let ((count, sum), elapsed) = timed(|| {
-        let end = log.end_offset();
-        let mut next = Offset(0);
-        let (mut count, mut sum) = (0u64, 0u64);
-        while next < end {
-            let batches = log.read(next, MOLDAU_READ_BYTES).expect("moldau read");
-            for r in batches.records() {
-                let r = r.expect("moldau record");
-                sum += r.key.as_ref().map_or(0, |k| k.len() as u64);
-                sum += r
-                    .value
-                    .as_ref()
-                    .map_or(0, |v| u64::from(v[0]) + v.len() as u64);
-                next = Offset(r.offset.0 + 1);
-                count += 1;
-            }
-        }
-        (count, sum)
-    });
+    let ((count, sum), elapsed) = timed(|| shared::read_all(log));
     assert_eq!(count, n);
     black_box(sum);
     elapsed
@@ -160,24 +142,7 @@ fn moldau_read(log: &PartitionLog, n: u64) -> Duration {
 /// Like [`moldau_read`], with the borrowing visitor: keys and values are
 /// `&[u8]` into the read, no reference count per record.
 fn moldau_read_borrowed(log: &PartitionLog, n: u64) -> Duration {
-    let ((count, sum), elapsed) = timed(|| {
-        let end = log.end_offset();
-        let mut next = Offset(0);
-        let (mut count, mut sum) = (0u64, 0u64);
-        while next < end {
-            let batches = log.read(next, MOLDAU_READ_BYTES).expect("moldau read");
-            batches
-                .for_each_record(|r| {
-                    sum += r.key.map_or(0, |k| k.len() as u64);
-                    sum += r.value.map_or(0, |v| u64::from(v[0]) + v.len() as u64);
-                    next = Offset(r.offset.0 + 1);
-                    count += 1;
-                    ControlFlow::Continue(())
-                })
-                .expect("moldau record");
-        }
-        (count, sum)
-    });
+    let ((count, sum), elapsed) = timed(|| shared::read_all_borrowed(log));
     assert_eq!(count, n);
     black_box(sum);
     elapsed

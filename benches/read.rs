@@ -4,58 +4,18 @@
 //! (`records()`, `Bytes` per key and value) and borrowed (`for_each_record`).
 
 use std::hint::black_box;
-use std::ops::ControlFlow;
 use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use moldau::{FlushPolicy, Offset, PartitionConfig, PartitionLog, Record};
+use moldau::{FlushPolicy, PartitionConfig, PartitionLog, Record};
+
+#[path = "shared/mod.rs"]
+mod shared;
+use shared::{read_all, read_all_borrowed};
 
 const RECORDS: u64 = 200_000;
 const VALUE_BYTES: usize = 100;
-const READ_BYTES: usize = 1 << 20;
-
-/// Reads the whole partition; returns the record count and a checksum of
-/// the bytes touched so nothing is optimised away.
-fn read_all(log: &PartitionLog) -> (u64, u64) {
-    let end = log.end_offset();
-    let mut next = Offset(0);
-    let (mut count, mut sum) = (0u64, 0u64);
-    while next < end {
-        let batches = log.read(next, READ_BYTES).expect("read");
-        for r in batches.records() {
-            let r = r.expect("record");
-            sum += r.key.as_ref().map_or(0, |k| k.len() as u64);
-            sum += r
-                .value
-                .as_ref()
-                .map_or(0, |v| u64::from(v[0]) + v.len() as u64);
-            next = Offset(r.offset.0 + 1);
-            count += 1;
-        }
-    }
-    (count, sum)
-}
-
-/// Like [`read_all`], with the borrowing visitor.
-fn read_all_borrowed(log: &PartitionLog) -> (u64, u64) {
-    let end = log.end_offset();
-    let mut next = Offset(0);
-    let (mut count, mut sum) = (0u64, 0u64);
-    while next < end {
-        let batches = log.read(next, READ_BYTES).expect("read");
-        batches
-            .for_each_record(|r| {
-                sum += r.key.map_or(0, |k| k.len() as u64);
-                sum += r.value.map_or(0, |v| u64::from(v[0]) + v.len() as u64);
-                next = Offset(r.offset.0 + 1);
-                count += 1;
-                ControlFlow::Continue(())
-            })
-            .expect("record");
-    }
-    (count, sum)
-}
 
 fn read(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
