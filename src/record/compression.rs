@@ -21,15 +21,12 @@ pub(crate) fn decompressed_limit(compressed_len: usize) -> usize {
 }
 
 /// A codec failure, keeping the library's message.
-#[cfg_attr(
-    not(any(
-        feature = "gzip",
-        feature = "snappy",
-        feature = "lz4",
-        feature = "zstd"
-    )),
-    allow(dead_code)
-)]
+#[cfg(any(
+    feature = "gzip",
+    feature = "snappy",
+    feature = "lz4",
+    feature = "zstd"
+))]
 fn codec_error(codec: Compression, reason: impl std::fmt::Display) -> FormatError {
     FormatError::Codec {
         codec: codec.id(),
@@ -37,15 +34,12 @@ fn codec_error(codec: Compression, reason: impl std::fmt::Display) -> FormatErro
     }
 }
 
-#[cfg_attr(
-    not(any(
-        feature = "gzip",
-        feature = "snappy",
-        feature = "lz4",
-        feature = "zstd"
-    )),
-    allow(dead_code)
-)]
+#[cfg(any(
+    feature = "gzip",
+    feature = "snappy",
+    feature = "lz4",
+    feature = "zstd"
+))]
 fn too_large(codec: Compression, limit: usize) -> FormatError {
     codec_error(
         codec,
