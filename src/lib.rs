@@ -46,11 +46,15 @@
 //!   [`record::Batch`], [`Record`], [`StoredRecord`]).
 //! - `segment`: one `.log` file with its `.index` and `.timeindex`; index
 //!   lookups and rebuilding.
-//! - `partition`: [`PartitionLog`], the ordered segments of one partition:
-//!   append, read, wait, flush (group commit), recovery, truncation.
-//! - `mmap`: the memory maps, the only module with `unsafe`.
+//! - `partition`: [`PartitionLog`], the ordered segments of one partition,
+//!   one file per concern: `append`, `read` (and waiting), `flush` with
+//!   `durability` (group commit), `recovery`, `truncate`.
+//! - `mmap`: the memory maps, the only module with `unsafe`; `prefault`:
+//!   the worker that faults in newly allocated log pages ahead of the writer.
 //! - `notify`: [`Doorbell`]s that partitions ring when their end moves.
-//! - `batches`: [`Batches`], the zero-copy result of a read.
+//! - `batches`: [`Batches`], the zero-copy result of a read, with owned
+//!   records ([`Batches::records`], [`StoredRecord`]) or borrowed ones
+//!   ([`Batches::for_each_record`], [`RecordRef`], no allocation).
 //! - `checkpoint`, `fsutil`: versioned, checksummed metadata files, written
 //!   atomically; preallocation and directory fsync.
 //! - `config`, `clock`, `error`, `types`: [`PartitionConfig`], [`Clock`],
