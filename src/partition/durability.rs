@@ -7,8 +7,8 @@
 //!
 //! Gathering: appenders that shared the last sync are likely to come back
 //! together. The next syncer waits until as many records as the last sync
-//! covered have been published, for at most half the last fsync's duration,
-//! before it fsyncs. Without it, the first appender back syncs alone and the
+//! covered have been published, for at most half the last fsync's duration
+//! (and 1 ms), before it fsyncs. Without it, the first appender back syncs alone and the
 //! rest wait a whole fsync for the next one, so groups alternate between 1
 //! and N-1. A lone appender's own records satisfy the wait at once.
 
@@ -18,6 +18,9 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::Result;
 use crate::types::{Offset, Timestamp};
+
+/// Longest a syncer waits for other appenders to join its fsync.
+const MAX_GATHER: Duration = Duration::from_millis(1);
 
 #[derive(Debug)]
 struct State {
@@ -87,10 +90,13 @@ impl Durability {
     /// Makes offsets below `target` durable. `sync` fsyncs everything
     /// published so far and returns the end offset it covered; it runs at most
     /// once at a time, outside the lock. `published` is the end offset
-    /// readers can see, and `target` must not exceed it.
+    /// readers can see, and `target` must not exceed it. With `gather`
+    /// (appenders that each wait for their own sync), a new syncer first
+    /// waits briefly for the others, as the module comment explains.
     pub(crate) fn sync_to(
         &self,
         target: Offset,
+        gather: bool,
         now: impl Fn() -> Timestamp,
         published: impl Fn() -> Offset,
         sync: impl Fn(Offset) -> Result<Offset>,
@@ -107,8 +113,9 @@ impl Durability {
             }
             s.syncing = true;
             let from = s.flushed;
-            let deadline = Instant::now() + s.last_sync_duration / 2;
-            while published().0 < from.0 + s.last_covered {
+            let wait = (s.last_sync_duration / 2).min(MAX_GATHER);
+            let deadline = Instant::now() + wait;
+            while gather && published().0 < from.0 + s.last_covered {
                 if self.arrivals.wait_until(&mut s, deadline).timed_out() {
                     break;
                 }
@@ -120,7 +127,9 @@ impl Durability {
             s.syncing = false;
             self.synced.notify_all();
             let covered = result?;
-            s.last_covered = covered.0.saturating_sub(from.0);
+            if gather {
+                s.last_covered = covered.0.saturating_sub(from.0);
+            }
             s.flushed = s.flushed.max(covered);
             s.last_sync = now();
         }
@@ -146,6 +155,7 @@ mod tests {
                         let target = Offset(end.fetch_add(1, Ordering::SeqCst) + 1);
                         d.sync_to(
                             target,
+                            true,
                             || Timestamp(0),
                             || Offset(end.load(Ordering::SeqCst)),
                             |_| {

@@ -24,7 +24,7 @@ impl PartitionLog {
         if due || rolled {
             // A rolled segment is fsynced once, by the appender that rolled it
             // (outside the writer lock), which also moves the recovery point.
-            self.sync_to(end)?;
+            self.sync_appended(end)?;
         }
         Ok(())
     }
@@ -52,10 +52,22 @@ impl PartitionLog {
         self.sync_to(self.end_offset()).map(|_| ())
     }
 
+    /// Syncs for an appender under `FlushPolicy::Always`, which gathers the
+    /// other appenders into its fsync; other policies sync at once.
+    fn sync_appended(&self, target: Offset) -> Result<Offset> {
+        self.sync_with(target, self.config.flush == FlushPolicy::Always)
+    }
+
+    /// Makes offsets below `target` durable now.
     pub(super) fn sync_to(&self, target: Offset) -> Result<Offset> {
+        self.sync_with(target, false)
+    }
+
+    fn sync_with(&self, target: Offset, gather: bool) -> Result<Offset> {
         let before = self.durability.flushed();
         let flushed = self.durability.sync_to(
             target,
+            gather,
             || self.config.clock.now(),
             || self.end_offset(),
             |from| self.sync_now(from),
