@@ -106,7 +106,8 @@ fn moldau_write_encoded(dir: &Path, value: &Bytes, n: u64, batch: usize) -> Dura
     .expect("moldau open");
     let records: Vec<Record> = (0..batch).map(|_| Record::new(value.clone())).collect();
     let encoded =
-        moldau::record::encode_batch_to_vec(&records, moldau::Timestamp::now(), Offset(0));
+        moldau::record::encode_batch_to_vec(&records, moldau::Timestamp::now(), Offset(0))
+            .expect("encode");
     let ((), elapsed) = timed(|| {
         for _ in 0..n / batch as u64 {
             log.append_batch(&encoded).expect("moldau append_batch");

@@ -39,7 +39,7 @@ fn plain_batch_is_stored_verbatim() {
     let log = PartitionLog::open(tmp.path(), small_config()).unwrap();
     append_range(&log, 0..3, 3);
     // The producer's base offset (here 999) is replaced by the log's.
-    let bytes = encode_batch_to_vec(&records(3, 4), TS, Offset(999));
+    let bytes = encode_batch_to_vec(&records(3, 4), TS, Offset(999)).unwrap();
     assert_eq!(log.append_batch(&bytes).unwrap(), Offset(3));
     assert_eq!(log.end_offset(), Offset(7));
     check_stored(&log, Offset(3), &bytes, 3, 4);
@@ -69,7 +69,7 @@ fn malformed_batches_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(tmp.path(), small_config()).unwrap();
     append_range(&log, 0..2, 2);
-    let good = encode_batch_to_vec(&records(2, 3), TS, Offset(0));
+    let good = encode_batch_to_vec(&records(2, 3), TS, Offset(0)).unwrap();
     let compressed =
         encode_compressed_batch(&records(2, 3), TS, Offset(0), Compression::Gzip).unwrap();
     let mut bad: Vec<(String, Vec<u8>)> = Vec::new();
@@ -121,7 +121,7 @@ fn oversized_batch_is_refused() {
         ..small_config()
     };
     let log = PartitionLog::open(tmp.path(), config).unwrap();
-    let big = encode_batch_to_vec(&records(0, 40), TS, Offset(0));
+    let big = encode_batch_to_vec(&records(0, 40), TS, Offset(0)).unwrap();
     assert!(big.len() > 1024);
     match log.append_batch(&big) {
         Err(Error::RecordTooLarge { size, max }) => {
@@ -130,6 +130,6 @@ fn oversized_batch_is_refused() {
         other => panic!("{other:?}"),
     }
     assert_eq!(log.end_offset(), Offset(0));
-    let ok = encode_batch_to_vec(&records(0, 2), TS, Offset(0));
+    let ok = encode_batch_to_vec(&records(0, 2), TS, Offset(0)).unwrap();
     assert_eq!(log.append_batch(&ok).unwrap(), Offset(0));
 }

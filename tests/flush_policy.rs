@@ -113,7 +113,10 @@ fn concurrent_always_appenders() {
     assert_eq!(log.flushed_offset(), Offset(1600));
     // Group commit: the 1,600 acknowledgements shared fsyncs.
     let syncs = log.stats().syncs;
-    assert!(syncs < 1600, "{syncs} fsyncs for 1600 appends: no group commit");
+    assert!(
+        syncs < 1600,
+        "{syncs} fsyncs for 1600 appends: no group commit"
+    );
     let stored = read_all(&log, Offset(0));
     for ((off, v), r) in all.iter().zip(&stored) {
         assert_eq!(*off, r.offset);

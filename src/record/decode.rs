@@ -459,7 +459,7 @@ impl Batch {
     /// use moldau::{Offset, Record, Timestamp};
     ///
     /// let records = [Record::new("a").with_key("k"), Record::new("b")];
-    /// let bytes = encode_batch_to_vec(&records, Timestamp(0), Offset(7));
+    /// let bytes = encode_batch_to_vec(&records, Timestamp(0), Offset(7))?;
     /// let batch = Batch::parse(bytes.into())?;
     /// let mut seen = Vec::new();
     /// batch.for_each_record(|r| {

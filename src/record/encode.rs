@@ -242,28 +242,23 @@ fn encode_fitting(
     Ok(header)
 }
 
-/// Encodes all of `records`, which must fit in `out` (as planned).
-fn encode_into(
+/// Encodes all of `records` into `out`, or says how much room they need.
+fn encode_all(
     out: &mut [u8],
     base_offset: Offset,
     records: &[Record],
     default_timestamp: Timestamp,
-) -> BatchHeader {
-    match encode_fitting(out, base_offset, records, default_timestamp) {
-        Ok(header) => {
-            debug_assert_eq!(
-                header.record_count as usize,
-                records.len(),
-                "out ({} bytes) is smaller than the planned batch",
-                out.len()
-            );
-            header
-        }
-        // Callers size `out` with `plan_batch` for exactly these records.
-        Err(size) => panic!(
-            "encode_batch: out ({} bytes) cannot hold the planned batch of {size}",
-            out.len()
-        ),
+) -> Result<BatchHeader, FormatError> {
+    let header = match records {
+        [] => None,
+        _ => encode_fitting(out, base_offset, records, default_timestamp).ok(),
+    };
+    match header {
+        Some(h) if h.record_count as usize == records.len() => Ok(h),
+        _ => Err(FormatError::Truncated {
+            needed: batch_size(records, default_timestamp) as u64,
+            available: out.len() as u64,
+        }),
     }
 }
 
@@ -275,21 +270,21 @@ fn summary(header: &BatchHeader) -> EncodedBatch {
     }
 }
 
-/// Encodes `records` as one uncompressed batch into `out` (at least the planned size).
+/// Encodes all of `records` (at least one) as one uncompressed batch into
+/// `out`, which needs at least the size [`plan_batch`] computes.
 ///
 /// Writes the records in place, then the header, then the CRC-32C over
 /// attributes..end. producerId, producerEpoch and baseSequence are -1,
 /// partitionLeaderEpoch 0, attributes 0 (create time, no compression).
-///
-/// # Panics
-/// If `out` is shorter than [`plan_batch`] computed for exactly these records.
+/// [`FormatError::Truncated`] (with the size needed) if `out` is too small
+/// or the records cannot make one batch.
 pub fn encode_batch(
     out: &mut [u8],
     base_offset: Offset,
     records: &[Record],
     default_timestamp: Timestamp,
-) -> EncodedBatch {
-    summary(&encode_into(out, base_offset, records, default_timestamp))
+) -> Result<EncodedBatch, FormatError> {
+    encode_all(out, base_offset, records, default_timestamp).map(|h| summary(&h))
 }
 
 /// Encodes as many records from the front of `records` as fit in `out` as
@@ -317,19 +312,18 @@ fn batch_size(records: &[Record], default_timestamp: Timestamp) -> usize {
     }
 }
 
-/// Encodes `records` as one uncompressed batch into a new `Vec`.
-///
-/// `records` must fit in one batch ([`plan_batch`] with no byte limit
-/// returns all of them).
+/// Encodes `records` (at least one) as one uncompressed batch into a new
+/// `Vec`. Fails like [`encode_batch`] when they cannot make one batch
+/// (over 2 GiB, or over `i32::MAX` records).
 pub fn encode_batch_to_vec(
     records: &[Record],
     default_timestamp: Timestamp,
     base_offset: Offset,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, FormatError> {
     let mut out = vec![0u8; batch_size(records, default_timestamp)];
-    let encoded = encode_batch(&mut out, base_offset, records, default_timestamp);
+    let encoded = encode_batch(&mut out, base_offset, records, default_timestamp)?;
     out.truncate(encoded.size);
-    out
+    Ok(out)
 }
 
 /// Encodes `records` as one batch whose records are compressed with `compression`.
@@ -343,7 +337,7 @@ pub fn encode_compressed_batch(
     compression: Compression,
 ) -> Result<Vec<u8>, FormatError> {
     let mut plain = vec![0u8; batch_size(records, default_timestamp)];
-    let mut header = encode_into(&mut plain, base_offset, records, default_timestamp);
+    let mut header = encode_all(&mut plain, base_offset, records, default_timestamp)?;
     if compression == Compression::None {
         plain.truncate(header.total_size());
         return Ok(plain);

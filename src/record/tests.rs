@@ -94,7 +94,7 @@ fn golden_batch_encodes_byte_for_byte() {
     let plan = plan_batch(&records, Timestamp(0), usize::MAX).unwrap();
     assert_eq!(plan, BatchPlan { count: 2, size: 83 });
     let mut out = [0xeeu8; 100];
-    let encoded = encode_batch(&mut out, Offset(5), &records, Timestamp(0));
+    let encoded = encode_batch(&mut out, Offset(5), &records, Timestamp(0)).unwrap();
     assert_eq!(
         encoded,
         EncodedBatch {
@@ -147,7 +147,7 @@ fn golden_batch_encodes_byte_for_byte() {
         "nothing written past the batch"
     );
     assert_eq!(
-        encode_batch_to_vec(&records, Timestamp(0), Offset(5)),
+        encode_batch_to_vec(&records, Timestamp(0), Offset(5)).unwrap(),
         GOLDEN
     );
 }
@@ -370,7 +370,9 @@ fn plan_batch_respects_max_bytes() {
     let all = plan_batch(&records, Timestamp(0), usize::MAX).unwrap();
     assert_eq!(all.count, 10);
     assert_eq!(
-        encode_batch_to_vec(&records, Timestamp(0), Offset(0)).len(),
+        encode_batch_to_vec(&records, Timestamp(0), Offset(0))
+            .unwrap()
+            .len(),
         all.size
     );
     let one = plan_batch(&records[..1], Timestamp(0), usize::MAX).unwrap();
@@ -401,7 +403,7 @@ fn records_without_timestamp_take_the_default() {
         Record::new("a"),
         Record::tombstone("k").with_timestamp(Timestamp(7)),
     ];
-    let b = encode_batch_to_vec(&records, Timestamp(100), Offset(0));
+    let b = encode_batch_to_vec(&records, Timestamp(100), Offset(0)).unwrap();
     let read = read_all(&b).unwrap();
     assert_eq!(read[0].timestamp, Timestamp(100));
     assert_eq!(read[1].timestamp, Timestamp(7));
@@ -421,7 +423,7 @@ fn compressed_batches_round_trip() {
                 .with_timestamp(Timestamp(1_700_000_000_000 + i))
         })
         .collect();
-    let plain = encode_batch_to_vec(&records, Timestamp(0), Offset(3));
+    let plain = encode_batch_to_vec(&records, Timestamp(0), Offset(3)).unwrap();
     let expected = read_all(&plain).unwrap();
     for codec in [
         Compression::None,
@@ -522,7 +524,7 @@ proptest! {
         let plan = plan_batch(&records, default_ts, usize::MAX).unwrap();
         prop_assert_eq!(plan.count, records.len());
         let mut out = vec![0x55u8; plan.size + 3];
-        let encoded = encode_batch(&mut out, Offset(base), &records, default_ts);
+        let encoded = encode_batch(&mut out, Offset(base), &records, default_ts).unwrap();
         prop_assert_eq!(encoded.size, plan.size);
         prop_assert_eq!(encoded.last_offset_delta as usize, records.len() - 1);
         prop_assert_eq!(&out[plan.size..], &[0x55u8; 3][..]);
@@ -537,7 +539,7 @@ proptest! {
         match plan_batch(&records, default_ts, max_bytes) {
             Ok(p) => {
                 prop_assert!(p.size <= max_bytes && p.count >= 1);
-                let b = encode_batch_to_vec(&records[..p.count], default_ts, Offset(base));
+                let b = encode_batch_to_vec(&records[..p.count], default_ts, Offset(base)).unwrap();
                 prop_assert_eq!(b.len(), p.size);
                 if p.count < records.len() {
                     let more = plan_batch(&records[..=p.count], default_ts, usize::MAX).unwrap();
@@ -558,7 +560,7 @@ proptest! {
             (Ok(e), Ok(p)) => {
                 prop_assert_eq!(e.last_offset_delta as usize + 1, p.count);
                 prop_assert_eq!(e.size, p.size);
-                let planned = encode_batch_to_vec(&records[..p.count], default_ts, Offset(base));
+                let planned = encode_batch_to_vec(&records[..p.count], default_ts, Offset(base)).unwrap();
                 prop_assert_eq!(&room[..e.size], &planned[..]);
             }
             (Err(a), Err(b)) => prop_assert_eq!(a, b),
@@ -573,7 +575,7 @@ proptest! {
         cut in option::of(any::<prop::sample::Index>()),
         fix_crc in any::<bool>(),
     ) {
-        let mut b = encode_batch_to_vec(&records, Timestamp(5), Offset(9));
+        let mut b = encode_batch_to_vec(&records, Timestamp(5), Offset(9)).unwrap();
         for (at, byte) in &edits {
             let i = at.index(b.len());
             b[i] = *byte;
@@ -655,4 +657,29 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn encoding_into_too_small_a_buffer_is_an_error_not_a_panic() {
+    let records = vec![Record::new(vec![1u8; 100]), Record::new(vec![2u8; 100])];
+    let size = plan_batch(&records, Timestamp(0), usize::MAX).unwrap().size;
+    for len in [0, 10, 61, size - 1] {
+        let mut out = vec![0u8; len];
+        assert_eq!(
+            encode_batch(&mut out, Offset(0), &records, Timestamp(0)),
+            Err(FormatError::Truncated {
+                needed: size as u64,
+                available: len as u64
+            })
+        );
+    }
+    let mut out = vec![0u8; size];
+    assert_eq!(
+        encode_batch(&mut out, Offset(0), &[], Timestamp(0)).map(|e| e.size),
+        Err(FormatError::Truncated {
+            needed: 61,
+            available: size as u64
+        })
+    );
+    assert!(encode_batch_to_vec(&[], Timestamp(0), Offset(0)).is_err());
 }

@@ -80,7 +80,7 @@ proptest! {
         at in any::<prop::sample::Index>(),
         mask in prop_oneof![Just(0u8), any::<u8>()],
     ) {
-        let mut bytes = encode_batch_to_vec(&records, Timestamp(5), Offset(3));
+        let mut bytes = encode_batch_to_vec(&records, Timestamp(5), Offset(3)).unwrap();
         if mask != 0 {
             let i = RECORDS_OFFSET + at.index(bytes.len() - RECORDS_OFFSET);
             bytes[i] ^= mask;
