@@ -7,7 +7,6 @@
 //! `MOLDAU_REQUIRE_INTEROP=1`, which turns a missing client into a failure.
 //! Elsewhere the test prints why it skips.
 
-use std::path::Path;
 use std::process::Command;
 
 use moldau::{Offset, PartitionConfig, PartitionLog, Record, Timestamp};
