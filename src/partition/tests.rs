@@ -368,3 +368,13 @@ fn sealed_segments_are_trimmed_and_active_one_preallocated() {
     let len = std::fs::metadata(&active.paths.log).unwrap().len();
     assert_eq!(len, written, "close did not trim the active segment");
 }
+
+#[test]
+fn offsets_that_would_overflow_the_relative_index_roll() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_config();
+    let segment = crate::segment::ActiveSegment::create(dir.path(), Offset(1000), &cfg).unwrap();
+    // Index entries hold offsets as u32 relative to the segment's base.
+    assert!(!segment.is_full_for(100, Offset(1000 + u64::from(u32::MAX))));
+    assert!(segment.is_full_for(100, Offset(1000 + u64::from(u32::MAX) + 1)));
+}
