@@ -141,10 +141,12 @@ impl PartitionLog {
         Ok(first)
     }
 
-    /// Whether a batch of `size` bytes ending at `last`, whose largest
-    /// timestamp is `ts`, must go to a new segment. Age is measured in record
-    /// time, as Kafka does: the batch's timestamp against the segment's first
-    /// batch's, so replaying old data does not roll on every append.
+    /// Whether a batch of `size` bytes ending at `last`, stamped `ts`, must go
+    /// to a new segment. Age is measured in record time, as Kafka does: the
+    /// incoming batch's timestamp (an encoded batch's max timestamp; for
+    /// records, the first one's, known before encoding) against the
+    /// segment's first batch's, so replaying old data does not roll on every
+    /// append.
     pub(super) fn needs_roll(
         &self,
         a: &ActiveSegment,
