@@ -11,17 +11,22 @@ use crate::error::{Error, Result};
 /// SIGBUS on a full disk: the disk-full error surfaces here, as `ENOSPC`).
 ///
 /// Grows geometrically (by the current size, clamped to `steps`, never past
-/// `max_len`) so that appends pay for a system call only once per chunk.
-/// Returns the new length.
+/// `max_len`) so that appends pay for a system call only once per chunk;
+/// with `exact`, to `needed` and no further (a nearly full disk). Returns the
+/// new length.
 pub(crate) fn grow_file(
     file: &File,
     current: usize,
     needed: usize,
+    exact: bool,
     steps: (usize, usize),
     max_len: usize,
 ) -> io::Result<usize> {
     let step = current.clamp(steps.0, steps.1);
-    let target = current.saturating_add(step).min(max_len).max(needed);
+    let target = match exact {
+        true => needed,
+        false => current.saturating_add(step).min(max_len).max(needed),
+    };
     let len = (target - current) as u64;
     match rustix::fs::fallocate(
         file,

@@ -169,16 +169,68 @@ impl MapWriter {
         self.map.raw.len()
     }
 
-    /// Makes `len` bytes writable at the current position and returns them.
-    /// Grows the file with `grow` (which must leave the file at least
-    /// `position + len` long, with blocks allocated) when needed.
-    pub(crate) fn reserve(
+    /// Makes sure `len` bytes past the current position are backed by the
+    /// file, growing it with `grow(file, current, needed, exact)` (which must
+    /// leave the file at least `needed` long with blocks allocated; `exact`
+    /// asks for no more than that).
+    pub(crate) fn ensure(
         &mut self,
         len: usize,
-        mut grow: impl FnMut(&File, usize, usize) -> io::Result<usize>,
-    ) -> io::Result<&mut [u8]> {
-        let end = self
-            .position
+        mut grow: impl FnMut(&File, usize, usize, bool) -> io::Result<usize>,
+    ) -> io::Result<()> {
+        let end = self.end_of(len)?;
+        // With pre-faulting, grow a quarter of the allocation ahead of the
+        // writer, so the worker faults in the next chunk while this one fills.
+        let ahead = match self.prefault {
+            true => (self.allocated / 4).min(MAX_LOOKAHEAD),
+            false => 0,
+        };
+        let wanted = end.saturating_add(ahead).min(self.capacity());
+        if wanted <= self.allocated {
+            return Ok(());
+        }
+        let before = self.allocated;
+        let grown = match grow(&self.file, before, wanted, false) {
+            // Only the look-ahead failed (a nearly full disk): the write fits.
+            Err(_) if end <= before => before,
+            // Retry for exactly this write before reporting a full disk.
+            Err(_) => grow(&self.file, before, end, true)?,
+            Ok(new_len) => new_len,
+        };
+        if grown < end {
+            return Err(io::Error::other("file growth fell short"));
+        }
+        self.allocated = grown;
+        if self.prefault && grown > before {
+            let from = before.max(end);
+            crate::prefault::populate_later(&self.map, from, grown.saturating_sub(from));
+        }
+        Ok(())
+    }
+
+    /// The `len` bytes at the current position, which [`MapWriter::ensure`]
+    /// must have made part of the file.
+    pub(crate) fn slice(&mut self, len: usize) -> io::Result<&mut [u8]> {
+        let end = self.end_of(len)?;
+        if end > self.allocated {
+            return Err(io::Error::other(format!(
+                "write of {len} bytes at {} runs past the allocated {} bytes",
+                self.position, self.allocated
+            )));
+        }
+        // SAFETY: `[position, end)` is inside the mapping (`end_of` checks the
+        // capacity) and inside the file (allocated >= end), so touching it cannot
+        // fault. It lies at or beyond `published`, which readers never pass, and
+        // this writer is unique and borrowed mutably for the slice's lifetime: no
+        // other reference aliases it.
+        Ok(unsafe {
+            std::slice::from_raw_parts_mut(self.map.raw.as_mut_ptr().add(self.position), len)
+        })
+    }
+
+    /// Where a write of `len` bytes at the current position ends, if it fits the map.
+    fn end_of(&self, len: usize) -> io::Result<usize> {
+        self.position
             .checked_add(len)
             .filter(|&end| end <= self.capacity())
             .ok_or_else(|| {
@@ -190,39 +242,7 @@ impl MapWriter {
                         self.capacity()
                     ),
                 )
-            })?;
-        // With pre-faulting, grow a quarter of the allocation ahead of the
-        // writer, so the worker faults in the next chunk while this one fills.
-        let ahead = match self.prefault {
-            true => (self.allocated / 4).min(MAX_LOOKAHEAD),
-            false => 0,
-        };
-        let wanted = end.saturating_add(ahead).min(self.capacity());
-        if wanted > self.allocated {
-            let before = self.allocated;
-            let grown = match grow(&self.file, before, wanted) {
-                // Only the look-ahead failed (a nearly full disk): the write fits.
-                Err(_) if end <= before => before,
-                // Retry for just this write before reporting a full disk.
-                Err(_) => grow(&self.file, before, end)?,
-                Ok(new_len) => new_len,
-            };
-            if grown < end {
-                return Err(io::Error::other("file growth fell short"));
-            }
-            self.allocated = grown;
-            if self.prefault && grown > before {
-                let from = before.max(end);
-                crate::prefault::populate_later(&self.map, from, grown.saturating_sub(from));
-            }
-        }
-        // SAFETY: `[position, end)` is inside the mapping (checked above) and inside
-        // the file (allocated >= end), so touching it cannot fault. It lies at or
-        // beyond `published`, which readers never pass, and this writer is unique and
-        // borrowed mutably for the slice's lifetime: no other reference aliases it.
-        Ok(unsafe {
-            std::slice::from_raw_parts_mut(self.map.raw.as_mut_ptr().add(self.position), len)
-        })
+            })
     }
 
     /// Forgets unpublished writes past `position` (an append that failed half-way).

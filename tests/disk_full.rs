@@ -74,6 +74,15 @@ fn appends_fail_cleanly_when_the_disk_is_full_and_recover_when_freed() {
         other => panic!("expected Error::Io with ENOSPC, got {other}"),
     }
     assert!(acked > 100, "only {acked} records fit");
+    // Regression: appends reserved a whole batch limit (1 MiB) of file ahead
+    // and reported ENOSPC with that much still free. The log must use the
+    // disk up before it gives up.
+    let free = rustix::fs::statvfs(dir.path()).unwrap();
+    let free_bytes = free.f_bavail * free.f_frsize;
+    assert!(
+        free_bytes < 64 * 1024,
+        "ENOSPC with {free_bytes} bytes still free"
+    );
 
     // Reads keep working and hold every acknowledged record.
     let end = log.end_offset();

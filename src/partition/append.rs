@@ -50,7 +50,13 @@ impl PartitionLog {
                     }
                     // Encode straight into the map, as many records as fit
                     // in one batch and in what the segment has left.
-                    let room = active.room_for_batch(max);
+                    let mut room = active.room_for_batch(max);
+                    if active.ensure(room).is_err() {
+                        // A nearly full disk: ask for exactly this batch's
+                        // bytes before reporting it full.
+                        room = record::plan_batch(rest, now, room).map_or(room, |p| p.size);
+                        active.ensure(room)?;
+                    }
                     let base = active.next_offset;
                     let buf = active.reserve(room)?;
                     match record::encode_batch_fitting(buf, base, rest, now) {

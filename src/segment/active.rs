@@ -208,15 +208,25 @@ impl ActiveSegment {
         }
     }
 
-    /// Reserves `size` bytes of log for the next batch; the caller fills them
-    /// and then calls [`ActiveSegment::commit_batch`].
-    pub(crate) fn reserve(&mut self, size: usize) -> Result<&mut [u8]> {
+    /// Makes sure `size` bytes of log past the end are allocated (the
+    /// disk-full error surfaces here).
+    pub(crate) fn ensure(&mut self, size: usize) -> Result<()> {
         let cap = self.log.capacity();
         let path = &self.segment.paths.log;
         self.log
-            .reserve(size, |f, cur, need| {
-                fsutil::grow_file(f, cur, need, LOG_GROWTH_STEPS, cap)
+            .ensure(size, |f, cur, need, exact| {
+                fsutil::grow_file(f, cur, need, exact, LOG_GROWTH_STEPS, cap)
             })
+            .map_err(|e| Error::io("fallocate", path, e))
+    }
+
+    /// Reserves `size` bytes of log for the next batch; the caller fills them
+    /// and then calls [`ActiveSegment::commit_batch`].
+    pub(crate) fn reserve(&mut self, size: usize) -> Result<&mut [u8]> {
+        self.ensure(size)?;
+        let path = &self.segment.paths.log;
+        self.log
+            .slice(size)
             .map_err(|e| Error::io("fallocate", path, e))
     }
 
@@ -307,10 +317,12 @@ impl ActiveSegment {
 
 fn append_entry(w: &mut MapWriter, entry: &[u8], path: &Path) -> Result<()> {
     let cap = w.capacity();
+    w.ensure(entry.len(), |f, cur, need, exact| {
+        fsutil::grow_file(f, cur, need, exact, INDEX_GROWTH_STEPS, cap)
+    })
+    .map_err(|e| Error::io("fallocate", path, e))?;
     let buf = w
-        .reserve(entry.len(), |f, cur, need| {
-            fsutil::grow_file(f, cur, need, INDEX_GROWTH_STEPS, cap)
-        })
+        .slice(entry.len())
         .map_err(|e| Error::io("fallocate", path, e))?;
     buf.copy_from_slice(entry);
     w.advance(entry.len());
