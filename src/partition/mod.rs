@@ -177,6 +177,15 @@ impl PartitionLog {
         };
         let mut segments = opened.sealed;
         segments.push(Arc::clone(&opened.active.segment));
+        // Finish a deletion a crash interrupted: segments wholly below the
+        // checkpointed start offset go (the start was made durable first).
+        let below = whole_segments_below(&segments, log_start);
+        if below > 0 {
+            for seg in segments.drain(..below) {
+                seg.delete()?;
+            }
+            fsutil::sync_dir(&dir)?;
+        }
         let active_file = (
             Arc::clone(&opened.active.segment),
             Arc::clone(opened.active.log_file()),
@@ -355,6 +364,16 @@ impl Drop for PartitionLog {
             let _ = self.close();
         }
     }
+}
+
+/// How many segments at the front of `segments` hold only offsets below
+/// `offset` (segment k does when segment k+1 starts at or below it). The last
+/// (active) segment is never counted.
+fn whole_segments_below(segments: &[Arc<Segment>], offset: Offset) -> usize {
+    segments
+        .windows(2)
+        .take_while(|w| w[1].base <= offset)
+        .count()
 }
 
 fn create_dir(dir: &Path) -> Result<()> {

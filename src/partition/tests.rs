@@ -378,3 +378,29 @@ fn offsets_that_would_overflow_the_relative_index_roll() {
     assert!(!segment.is_full_for(100, Offset(1000 + u64::from(u32::MAX))));
     assert!(segment.is_full_for(100, Offset(1000 + u64::from(u32::MAX) + 1)));
 }
+
+#[test]
+fn open_finishes_a_deletion_a_crash_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), small_config()).unwrap();
+    for i in 0..200 {
+        log.append(&[record(i, 100)]).unwrap();
+    }
+    let bases: Vec<Offset> = log.segments.read().iter().map(|s| s.base).collect();
+    assert!(bases.len() > 3);
+    // The start offset is checkpointed, then the crash comes before any file goes.
+    let start = bases[2].plus(1);
+    log.write_checkpoint(|c| c.log_start = start.0).unwrap();
+    log.crash();
+    let log = PartitionLog::open(dir.path(), small_config()).unwrap();
+    assert_eq!(log.start_offset(), start);
+    let remaining: Vec<Offset> = log.segments.read().iter().map(|s| s.base).collect();
+    assert_eq!(remaining, bases[2..]);
+    for base in &bases[..2] {
+        assert!(!dir
+            .path()
+            .join(crate::segment::file_name(*base, "log"))
+            .exists());
+    }
+    assert_eq!(values(&log, start).len() as u64, 200 - start.0);
+}

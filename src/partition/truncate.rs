@@ -116,8 +116,7 @@ impl PartitionLog {
         self.start.store(offset.0, Ordering::Release);
         let doomed: Vec<Arc<Segment>> = {
             let mut list = self.segments.write();
-            // Segment k lies wholly below `offset` when segment k+1 starts at or below it.
-            let n = list.windows(2).take_while(|w| w[1].base <= offset).count();
+            let n = super::whole_segments_below(&list, offset);
             list.drain(..n).collect()
         };
         drop(guard);
