@@ -86,10 +86,7 @@ impl PartitionLog {
         let (active_segment, active_file) = self.active_file.lock().clone();
         let pending: Vec<Arc<Segment>> = {
             let segments = self.segments.read();
-            let first = segments
-                .partition_point(|s| s.base <= from)
-                .saturating_sub(1);
-            segments[first..].to_vec()
+            segments[super::segment_holding(&segments, from)..].to_vec()
         };
         let result = (|| {
             if self.dir_dirty.swap(false, Ordering::AcqRel) {
@@ -116,10 +113,9 @@ impl PartitionLog {
 
     pub(super) fn segment_base_of(&self, offset: Offset) -> Offset {
         let segments = self.segments.read();
-        let i = segments
-            .partition_point(|s| s.base <= offset)
-            .saturating_sub(1);
-        segments.get(i).map_or(Offset(0), |s| s.base)
+        segments
+            .get(super::segment_holding(&segments, offset))
+            .map_or(Offset(0), |s| s.base)
     }
 }
 

@@ -278,16 +278,14 @@ impl PartitionLog {
             return Err(self.poisoned(cause));
         }
         let end = active.next_offset;
-        active.publish();
-        let file = Arc::clone(active.log_file());
+        // Sealing publishes and trims; the sync then covers the trimmed log
+        // (still the one `active_file` names) and any segment sealed since
+        // the last sync. The active segment's indexes are synced here only.
         let segment = active.seal()?;
-        file.sync_all()
-            .map_err(|e| Error::io("fsync", &segment.paths.log, e))?;
+        self.sync_now(self.durability.flushed())?;
         for path in [&segment.paths.index, &segment.paths.time] {
             sync_path(path)?;
         }
-        // Sealed segments not yet covered by a sync.
-        self.sync_now(self.durability.flushed())?;
         self.write_checkpoint(|c| {
             c.recovery_point = end.0;
             c.clean = true;
@@ -364,6 +362,14 @@ impl Drop for PartitionLog {
             let _ = self.close();
         }
     }
+}
+
+/// Index of the segment that holds `offset`: the last one based at or below
+/// it (the first one if `offset` is below every base).
+fn segment_holding(segments: &[Arc<Segment>], offset: Offset) -> usize {
+    segments
+        .partition_point(|s| s.base <= offset)
+        .saturating_sub(1)
 }
 
 /// How many segments at the front of `segments` hold only offsets below

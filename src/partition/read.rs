@@ -74,11 +74,8 @@ impl PartitionLog {
         }
     }
 
-    pub(super) fn segment_index(&self, offset: Offset) -> usize {
-        self.segments
-            .read()
-            .partition_point(|s| s.base <= offset)
-            .saturating_sub(1)
+    fn segment_index(&self, offset: Offset) -> usize {
+        super::segment_holding(&self.segments.read(), offset)
     }
 
     pub(super) fn any_path(&self) -> Arc<Path> {
@@ -90,10 +87,7 @@ impl PartitionLog {
     pub fn offset_for_timestamp(&self, ts: Timestamp) -> Result<Option<Offset>> {
         let start = self.start_offset();
         let segments: Vec<Arc<Segment>> = self.segments.read().clone();
-        let first = segments
-            .partition_point(|s| s.base <= start)
-            .saturating_sub(1);
-        for segment in &segments[first..] {
+        for segment in &segments[super::segment_holding(&segments, start)..] {
             let Some(data) = segment.load(&self.config)? else {
                 continue;
             };

@@ -107,8 +107,8 @@ pub(crate) fn recover(
         let base = bases[i];
         let next_base = bases.get(i + 1).copied();
         let paths = SegmentPaths::new(dir, base);
-        let (valid_len, next) = validate_segment(&paths.log, base, next_base, expected_next)?;
-        let len = file_len(&paths.log)?;
+        let checked = validate_segment(&paths.log, base, next_base, expected_next)?;
+        let (valid_len, len, next) = (checked.valid_len, checked.log.published(), checked.next);
         if valid_len < len {
             truncated_at = Some((paths.log.to_path_buf(), valid_len as u64));
         }
@@ -123,12 +123,11 @@ pub(crate) fn recover(
             break (base, valid_len);
         }
         // A whole, valid sealed segment: its indexes may predate the crash.
-        let log = map(&paths.log, len)?;
-        let built = segment::build_indexes(base, log.readable(), cfg.index_interval_bytes);
+        let built = segment::build_indexes(base, checked.log.readable(), cfg.index_interval_bytes);
         fsutil::write_atomic(&paths.index, &built.offset_index)?;
         fsutil::write_atomic(&paths.time, &built.time_index)?;
         sealed.push(Segment::unloaded(dir, base));
-        expected_next = next.or(expected_next);
+        expected_next = next;
         i += 1;
     };
     let active = ActiveSegment::reopen(dir, last_base, cfg, valid_len, false)?;
@@ -145,14 +144,23 @@ pub(crate) fn recover(
     })
 }
 
-/// Validates the batches of one segment from its start. Returns the length of
-/// the valid prefix and the offset after its last batch.
+/// A segment's log as validated by [`validate_segment`].
+struct Checked {
+    /// The whole file, mapped.
+    log: Arc<SharedMap>,
+    /// Length of the valid prefix.
+    valid_len: usize,
+    /// The offset after its last valid batch.
+    next: Option<Offset>,
+}
+
+/// Validates the batches of one segment from its start.
 fn validate_segment(
     path: &Path,
     base: Offset,
     next_base: Option<Offset>,
     mut expected_next: Option<Offset>,
-) -> Result<(usize, Option<Offset>)> {
+) -> Result<Checked> {
     let len = file_len(path)?;
     let log = map(path, len)?;
     let bytes = log.readable();
@@ -174,7 +182,11 @@ fn validate_segment(
         next = Some(after);
         expected_next = Some(after);
     }
-    Ok((pos, next))
+    Ok(Checked {
+        log,
+        valid_len: pos,
+        next,
+    })
 }
 
 fn file_len(path: &Path) -> Result<usize> {

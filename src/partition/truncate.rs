@@ -30,9 +30,7 @@ impl PartitionLog {
             return Err(Error::OffsetOutOfRange { offset, start, end });
         }
         let segments = self.segments.read().clone();
-        let i = segments
-            .partition_point(|s| s.base <= offset)
-            .saturating_sub(1);
+        let i = super::segment_holding(&segments, offset);
         let (keep, cut) = segments.split_at(i + 1);
         let target = &keep[i];
         let data =

@@ -50,9 +50,9 @@ impl ActiveSegment {
     /// Creates the files of a new, empty segment at `base`.
     pub(crate) fn create(dir: &Path, base: Offset, cfg: &PartitionConfig) -> Result<ActiveSegment> {
         let paths = SegmentPaths::new(dir, base);
-        let log = open_rw(&paths.log, true)?;
-        let index = open_rw(&paths.index, true)?;
-        let time = open_rw(&paths.time, true)?;
+        let log = open_rw(&paths.log, Open::Fresh)?;
+        let index = open_rw(&paths.index, Open::Fresh)?;
+        let time = open_rw(&paths.time, Open::Fresh)?;
         Self::from_files(
             dir,
             base,
@@ -77,13 +77,14 @@ impl ActiveSegment {
         trust_indexes: bool,
     ) -> Result<ActiveSegment> {
         let paths = SegmentPaths::new(dir, base);
-        let log = open_rw(&paths.log, false)?;
+        let log = open_rw(&paths.log, Open::Existing)?;
         if file_len(&log, &paths.log)? != valid_len {
             log.set_len(valid_len as u64)
                 .map_err(|e| Error::io("truncate", &paths.log, e))?;
         }
-        let index = open_rw(&paths.index, true_if_missing(&paths.index))?;
-        let time = open_rw(&paths.time, true_if_missing(&paths.time))?;
+        // Indexes are derived data: a missing one is created and rebuilt.
+        let index = open_rw(&paths.index, Open::OrCreate)?;
+        let time = open_rw(&paths.time, Open::OrCreate)?;
         let log_map =
             SharedMap::read_only(&log, valid_len).map_err(|e| Error::io("mmap", &paths.log, e))?;
         let log_bytes = log_map.readable();
@@ -329,19 +330,32 @@ fn append_entry(w: &mut MapWriter, entry: &[u8], path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn true_if_missing(path: &Path) -> bool {
-    !path.exists()
-}
-
 fn whole_entries(bytes: usize, entry: usize) -> usize {
     bytes - bytes % entry
 }
 
-fn open_rw(path: &Path, create_new: bool) -> Result<File> {
+/// How [`open_rw`] treats the file.
+#[derive(Clone, Copy)]
+enum Open {
+    /// It must exist.
+    Existing,
+    /// Created if missing, kept if present.
+    OrCreate,
+    /// Created, or emptied if present.
+    Fresh,
+}
+
+fn open_rw(path: &Path, how: Open) -> Result<File> {
     let mut o = OpenOptions::new();
     o.read(true).write(true);
-    if create_new {
-        o.create(true).truncate(true);
+    match how {
+        Open::Existing => {}
+        Open::OrCreate => {
+            o.create(true).truncate(false);
+        }
+        Open::Fresh => {
+            o.create(true).truncate(true);
+        }
     }
     o.open(path).map_err(|e| Error::io("open", path, e))
 }

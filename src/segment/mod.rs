@@ -131,16 +131,15 @@ impl Segment {
     fn load_sealed(&self, cfg: &PartitionConfig) -> Result<SegmentData> {
         let log = map_read_only(&self.paths.log)?;
         let log_bytes = log.readable();
+        // Missing or unreadable indexes are rebuilt like inconsistent ones.
         let index = map_read_only(&self.paths.index).ok();
         let time = map_read_only(&self.paths.time).ok();
-        let consistent = match (&index, &time) {
-            (Some(i), Some(t)) => {
-                check_indexes(self.base, log_bytes, i.readable(), t.readable()).is_ok()
-            }
-            _ => false,
-        };
         let (index, time) = match (index, time) {
-            (Some(i), Some(t)) if consistent => (i, t),
+            (Some(i), Some(t))
+                if check_indexes(self.base, log_bytes, i.readable(), t.readable()).is_ok() =>
+            {
+                (i, t)
+            }
             _ => {
                 let built = build_indexes(self.base, log_bytes, cfg.index_interval_bytes);
                 fsutil::write_atomic(&self.paths.index, &built.offset_index)?;
