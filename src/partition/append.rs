@@ -58,7 +58,7 @@ impl PartitionLog {
                         active.ensure(room)?;
                     }
                     let base = active.next_offset;
-                    let buf = active.reserve(room)?;
+                    let buf = active.reserved(room)?;
                     match record::encode_batch_fitting(buf, base, rest, now) {
                         Ok(encoded) => {
                             let count = encoded.last_offset_delta as usize + 1;

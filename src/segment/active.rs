@@ -225,6 +225,12 @@ impl ActiveSegment {
     /// and then calls [`ActiveSegment::commit_batch`].
     pub(crate) fn reserve(&mut self, size: usize) -> Result<&mut [u8]> {
         self.ensure(size)?;
+        self.reserved(size)
+    }
+
+    /// The `size` bytes past the end, which [`ensure`](Self::ensure) has
+    /// already allocated.
+    pub(crate) fn reserved(&mut self, size: usize) -> Result<&mut [u8]> {
         let path = &self.segment.paths.log;
         self.log
             .slice(size)
