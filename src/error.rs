@@ -92,6 +92,77 @@ pub enum Error {
         dir: PathBuf,
     },
 
+    /// A topic name breaks Kafka's rule (1 to 249 characters of
+    /// `[a-zA-Z0-9._-]`, not `.` or `..`); refused before any file is touched.
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopic {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The topic does not exist (never created, or deleted).
+    #[error("unknown topic {topic}")]
+    UnknownTopic {
+        /// The topic's name.
+        topic: String,
+    },
+
+    /// The topic exists but has no such partition.
+    #[error("unknown partition {partition} of topic {topic} (it has {partitions})")]
+    UnknownPartition {
+        /// The topic's name.
+        topic: String,
+        /// The partition asked for.
+        partition: u32,
+        /// How many partitions the topic has.
+        partitions: u32,
+    },
+
+    /// `create_topic` for a name that is already taken.
+    #[error("topic {topic} already exists")]
+    TopicExists {
+        /// The topic's name.
+        topic: String,
+    },
+
+    /// An argument is unusable (an empty subscription, a zero partition count,
+    /// a partition not assigned to this consumer, ...).
+    #[error("invalid argument: {what} {reason}")]
+    InvalidArgument {
+        /// Which argument.
+        what: &'static str,
+        /// Why it is refused.
+        reason: String,
+    },
+
+    /// A consumer-group operation came from a member whose generation is no
+    /// longer current (it was removed from the group, for example after not
+    /// polling within `max_poll_interval`). Nothing was changed; the member
+    /// rejoins on its next poll.
+    #[error("group {group}: member {member} of generation {generation} is stale (group is at generation {current})")]
+    StaleGeneration {
+        /// The group.
+        group: String,
+        /// The member's id.
+        member: String,
+        /// The generation the member presented.
+        generation: u32,
+        /// The group's current generation.
+        current: u32,
+    },
+
+    /// A consumer with `auto_offset_reset = None` has no committed offset, or
+    /// an out-of-range one, for a partition.
+    #[error("no valid offset for {topic}-{partition} and auto_offset_reset is None")]
+    NoOffset {
+        /// The topic's name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
+
     /// The handle has been closed.
     #[error("{path} is closed")]
     Closed {

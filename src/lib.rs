@@ -84,4 +84,4 @@ pub use error::{Error, FormatError, Result};
 pub use notify::{Doorbell, Rung};
 pub use partition::{PartitionLog, PartitionStats, Subscription};
 pub use record::{Header, HeaderRef, Record, RecordRef, StoredRecord};
-pub use types::{Offset, Timestamp};
+pub use types::{Offset, PartitionId, Timestamp, TopicName, TopicPartition, TOPIC_NAME_MAX_CHARS};
