@@ -3,11 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 
 /// When appended data is fsynced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum FlushPolicy {
     /// fsync before `append` returns. Concurrent appenders share fsyncs (group
     /// commit): one fsync covers every append that finished before it started.

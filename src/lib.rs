@@ -69,10 +69,13 @@ mod clock;
 mod config;
 mod error;
 mod fsutil;
+mod group;
+mod log;
 mod mmap;
 mod notify;
 mod partition;
 mod prefault;
+mod producer;
 pub mod record;
 mod segment;
 mod types;
@@ -81,6 +84,10 @@ pub use batches::{BatchIter, Batches, RecordIter};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{FlushPolicy, PartitionConfig};
 pub use error::{Error, FormatError, Result};
+pub use log::{
+    CleanupPolicy, Log, LogConfig, PartitionDescription, TopicConfig, TopicDescription,
+    MAX_PARTITIONS, OFFSETS_TOPIC,
+};
 pub use notify::{Doorbell, Rung};
 pub use partition::{PartitionLog, PartitionStats, Subscription};
 pub use record::{Header, HeaderRef, Record, RecordRef, StoredRecord};

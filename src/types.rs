@@ -140,6 +140,14 @@ impl fmt::Display for TopicName {
     }
 }
 
+// Hash and Eq of `TopicName` are those of the `str` (derived through `Arc<str>`),
+// so maps keyed by `TopicName` can be searched with a `&str`.
+impl std::borrow::Borrow<str> for TopicName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for TopicName {
     fn as_ref(&self) -> &str {
         &self.0

@@ -34,7 +34,7 @@ use flush::sync_path;
 pub use read::Subscription;
 
 /// Name of the per-partition checkpoint file.
-const CHECKPOINT_FILE: &str = "partition.checkpoint";
+pub(crate) const CHECKPOINT_FILE: &str = "partition.checkpoint";
 const CHECKPOINT_MAGIC: [u8; 4] = *b"MLDP";
 const CHECKPOINT_VERSION: u32 = 1;
 /// Name of the lock file held while a partition is open.
@@ -292,6 +292,38 @@ impl PartitionLog {
         })
     }
 
+    /// Closes the handle without flushing or checkpointing, for a partition
+    /// whose files are about to be removed (its topic is being deleted).
+    pub(crate) fn close_for_removal(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        *self.writer.lock() = None;
+        self.watchers.notify();
+        *self.lock.lock() = None;
+    }
+
+    /// Bytes of record batches in all segments.
+    pub fn size_bytes(&self) -> Result<u64> {
+        let active = self.writer.lock().as_ref().map_or(0, |a| a.size() as u64);
+        let sealed: Vec<_> = {
+            let segments = self.segments.read();
+            let n = segments.len().saturating_sub(1);
+            segments[..n].iter().map(Arc::clone).collect()
+        };
+        let mut total = active;
+        for seg in sealed {
+            // Sealed logs are trimmed to their data, so the file size is it.
+            match fs::metadata(&seg.paths.log) {
+                Ok(m) => total += m.len(),
+                // Removed by retention or truncation since the list was copied.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("stat", &seg.paths.log, e)),
+            }
+        }
+        Ok(total)
+    }
+
     fn write_checkpoint(&self, change: impl FnOnce(&mut PartitionCheckpoint)) -> Result<()> {
         let mut c = self.checkpoint.lock();
         let mut next = *c;
@@ -382,7 +414,7 @@ fn whole_segments_below(segments: &[Arc<Segment>], offset: Offset) -> usize {
         .count()
 }
 
-fn create_dir(dir: &Path) -> Result<()> {
+pub(crate) fn create_dir(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -393,7 +425,7 @@ fn create_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn lock_dir(dir: &Path) -> Result<File> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .create(true)

@@ -1,0 +1,178 @@
+//! Typed configuration of a [`Log`](crate::Log) and of each topic.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{FlushPolicy, PartitionConfig};
+use crate::error::{Error, Result};
+
+/// What happens to old records of a topic (Kafka's `cleanup.policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum CleanupPolicy {
+    /// Delete whole segments past the retention limits (Kafka's default).
+    #[default]
+    Delete,
+    /// Keep the latest record per key (log compaction).
+    Compact,
+    /// Both: compact, and delete segments past the retention limits.
+    CompactDelete,
+}
+
+/// Configuration of one topic, applied to each of its partitions.
+///
+/// Defaults are Kafka's topic defaults. Stored with the topic, so it survives
+/// a restart unchanged; start from [`LogConfig::topic_defaults`] to override a
+/// few fields:
+///
+/// ```
+/// use std::time::Duration;
+/// use moldau::{FlushPolicy, TopicConfig};
+/// let config = TopicConfig {
+///     flush: FlushPolicy::Always,
+///     retention_ms: Some(Duration::from_secs(3600)),
+///     ..TopicConfig::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicConfig {
+    /// Roll to a new segment when the active one would exceed this size.
+    /// Default 1 GiB (`segment.bytes`); at least 4 KiB, at most 2 GiB - 1.
+    pub segment_bytes: u64,
+    /// Roll when the active segment's first record is older than this.
+    /// Default 7 days (`segment.ms`); `None` disables age rolls.
+    pub segment_ms: Option<Duration>,
+    /// Size of each segment's offset and time index. Default 10 MiB
+    /// (`segment.index.bytes`); at least 4 KiB.
+    pub segment_index_bytes: u64,
+    /// Bytes of log between index entries. Default 4096 (`index.interval.bytes`).
+    pub index_interval_bytes: u64,
+    /// Largest record batch accepted. Default 1,048,588 (`max.message.bytes`).
+    pub max_record_bytes: u64,
+    /// When appends are fsynced. Default [`FlushPolicy::Never`], as Kafka.
+    pub flush: FlushPolicy,
+    /// Delete segments whose newest record is older than this. Default 7 days
+    /// (`retention.ms`); `None` keeps records forever.
+    pub retention_ms: Option<Duration>,
+    /// Delete the oldest segments while a partition is larger than this.
+    /// Default `None`, unlimited (`retention.bytes = -1`).
+    pub retention_bytes: Option<u64>,
+    /// Delete, compact, or both. Default [`CleanupPolicy::Delete`].
+    pub cleanup_policy: CleanupPolicy,
+    /// How long compaction keeps tombstones. Default 1 day (`delete.retention.ms`).
+    pub delete_retention_ms: Duration,
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        // The storage settings have one source of defaults: the partition's.
+        let p = PartitionConfig::default();
+        TopicConfig {
+            segment_bytes: p.segment_bytes,
+            segment_ms: p.segment_ms,
+            segment_index_bytes: p.segment_index_bytes,
+            index_interval_bytes: p.index_interval_bytes,
+            max_record_bytes: p.max_record_bytes,
+            flush: p.flush,
+            retention_ms: Some(Duration::from_secs(7 * 24 * 3600)),
+            retention_bytes: None,
+            cleanup_policy: CleanupPolicy::Delete,
+            delete_retention_ms: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl TopicConfig {
+    /// Checks every limit; called by `create_topic` and `Log::open`.
+    pub fn validate(&self) -> Result<()> {
+        self.partition_config(Arc::new(SystemClock)).validate()?;
+        if self.retention_ms == Some(Duration::ZERO) {
+            return Err(Error::InvalidConfig {
+                field: "retention_ms",
+                reason: "must be positive (or None to keep records forever)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The storage settings of each partition of a topic with this config.
+    pub(crate) fn partition_config(&self, clock: Arc<dyn Clock>) -> PartitionConfig {
+        PartitionConfig {
+            segment_bytes: self.segment_bytes,
+            segment_ms: self.segment_ms,
+            segment_index_bytes: self.segment_index_bytes,
+            index_interval_bytes: self.index_interval_bytes,
+            max_record_bytes: self.max_record_bytes,
+            flush: self.flush,
+            clock,
+        }
+    }
+}
+
+/// Configuration of a [`Log`](crate::Log): one data directory.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Config of topics created without one of their own
+    /// ([`Log::create_topic`](crate::Log::create_topic) with `None`).
+    pub topic_defaults: TopicConfig,
+    /// Partitions of the internal `__consumer_offsets` topic, which holds
+    /// committed offsets. Default 1: Kafka's 50 spreads load over brokers,
+    /// which one process does not have. Fixed when the topic is first created.
+    pub offsets_topic_partitions: u32,
+    /// When a consumer-group commit is fsynced. Default
+    /// [`FlushPolicy::Always`]: a commit that returned survives a crash.
+    pub offsets_flush: FlushPolicy,
+    /// How often the maintenance thread runs interval flushes and removes
+    /// group members that stopped polling. Default 100 ms; at least 1 ms.
+    pub maintenance_interval: Duration,
+    /// Time source for record timestamps, segment age, retention and group
+    /// timeouts. Tests inject a [`ManualClock`](crate::ManualClock).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            topic_defaults: TopicConfig::default(),
+            offsets_topic_partitions: 1,
+            offsets_flush: FlushPolicy::Always,
+            maintenance_interval: Duration::from_millis(100),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl LogConfig {
+    /// Checks every limit; called by [`Log::open`](crate::Log::open).
+    pub fn validate(&self) -> Result<()> {
+        self.topic_defaults.validate()?;
+        if self.offsets_topic_partitions == 0 {
+            return Err(Error::InvalidConfig {
+                field: "offsets_topic_partitions",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.maintenance_interval < Duration::from_millis(1) {
+            return Err(Error::InvalidConfig {
+                field: "maintenance_interval",
+                reason: "must be at least 1 ms".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The config of `__consumer_offsets`: compacted, 100 MiB segments (Kafka's
+    /// `offsets.topic.segment.bytes`), flushed per [`LogConfig::offsets_flush`].
+    pub(crate) fn offsets_topic_config(&self) -> TopicConfig {
+        TopicConfig {
+            segment_bytes: 100 << 20,
+            flush: self.offsets_flush,
+            retention_ms: None,
+            cleanup_policy: CleanupPolicy::Compact,
+            ..self.topic_defaults.clone()
+        }
+    }
+}

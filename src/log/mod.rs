@@ -1,0 +1,499 @@
+//! [`Log`]: one data directory of topics, with consumer groups and a
+//! maintenance thread. The handle users hold; producers and consumers are
+//! made from it.
+
+mod config;
+mod topics;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+
+use parking_lot::{Mutex, RwLock};
+
+pub use config::{CleanupPolicy, LogConfig, TopicConfig};
+pub(crate) use topics::{Partition, Topic};
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::group::GroupCoordinator;
+use crate::notify::Doorbell;
+use crate::partition::{self, PartitionLog};
+use crate::producer::Combiner;
+use crate::types::{Offset, PartitionId, TopicName, TopicPartition};
+use topics::{Catalog, CatalogEntry};
+
+/// The internal topic holding consumer groups' committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// Most partitions a topic may have.
+pub const MAX_PARTITIONS: u32 = 100_000;
+
+/// One data directory: topics split into partitions, consumer groups and
+/// their committed offsets, and a background maintenance thread.
+///
+/// Cheap to clone (`Send + Sync`, an `Arc` inside); clones, producers and
+/// consumers share one open directory. [`Log::close`] flushes every partition,
+/// writes the recovery points and stops the maintenance thread; the last
+/// handle to go (including producers and consumers) does the same on drop.
+///
+/// ```
+/// use moldau::{Log, LogConfig};
+/// # let tmp = tempfile::tempdir()?;
+/// let log = Log::open(tmp.path(), LogConfig::default())?;
+/// log.create_topic("orders", 3, None)?;
+/// assert_eq!(log.describe_topic("orders")?.partitions.len(), 3);
+/// log.close()?;
+/// # Ok::<(), moldau::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Log {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    dir: PathBuf,
+    pub(crate) config: LogConfig,
+    /// Open topics by name. Write-locked only to insert or remove one (after
+    /// the catalog is written); readers hold it to copy an `Arc`.
+    topics: RwLock<HashMap<TopicName, Arc<Topic>>>,
+    /// The stored catalog. Serializes creating, deleting and growing topics:
+    /// held across the catalog write and the creation or removal of partition
+    /// directories, which may block on the disk (admin operations are rare).
+    catalog: Mutex<Catalog>,
+    pub(crate) groups: GroupCoordinator,
+    closed: AtomicBool,
+    /// Rung to stop the maintenance thread.
+    stop: Doorbell,
+    maintenance: Mutex<Option<JoinHandle<()>>>,
+    /// The advisory lock on `<dir>/.lock`; released by close.
+    lock: Mutex<Option<File>>,
+}
+
+/// A topic's partitions, with their offsets and sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDescription {
+    /// The topic's name.
+    pub name: TopicName,
+    /// Whether moldau manages it (`__consumer_offsets`).
+    pub internal: bool,
+    /// Its configuration.
+    pub config: TopicConfig,
+    /// Each partition, in order.
+    pub partitions: Vec<PartitionDescription>,
+}
+
+/// One partition's offsets and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionDescription {
+    /// The partition's number.
+    pub partition: PartitionId,
+    /// First readable offset.
+    pub start_offset: Offset,
+    /// The offset the next record gets.
+    pub end_offset: Offset,
+    /// Bytes of record batches on disk.
+    pub size_bytes: u64,
+    /// Number of segment files.
+    pub segments: usize,
+}
+
+impl Log {
+    /// Opens (creating if needed) the data directory `dir`, and every topic in it.
+    ///
+    /// Errors: [`Error::InvalidConfig`]; [`Error::Locked`] if another `Log`, in
+    /// this process or another, has `dir` open; [`Error::Io`] and
+    /// [`Error::Corrupt`] from the partitions (see [`PartitionLog::open`]).
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log> {
+        config.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        partition::create_dir(&dir)?;
+        let lock = partition::lock_dir(&dir)?;
+        let mut catalog = Catalog::read(&dir)?;
+        topics::remove_leftovers(&dir, &catalog)?;
+        // The offsets topic's config follows the log's, whatever it was.
+        let offsets_name = TopicName::new(OFFSETS_TOPIC)?;
+        let offsets_config = config.offsets_topic_config();
+        match catalog.get_mut(&offsets_name) {
+            Some(e) if e.config == offsets_config => {}
+            Some(e) => {
+                e.config = offsets_config;
+                catalog.write(&dir)?;
+            }
+            None => {
+                let entry = CatalogEntry {
+                    name: offsets_name.clone(),
+                    id: catalog.next_id,
+                    partitions: config.offsets_topic_partitions,
+                    config: offsets_config,
+                };
+                catalog.next_id += 1;
+                catalog.topics.push(entry);
+                catalog.write(&dir)?;
+            }
+        }
+        let mut open = HashMap::new();
+        for entry in &catalog.topics {
+            let parts = open_partitions(&dir, &config, entry, 0)?;
+            open.insert(entry.name.clone(), Arc::new(Topic::new(entry, parts)));
+        }
+        let offsets = Arc::clone(&open[&offsets_name]);
+        let groups = GroupCoordinator::load(offsets, config.clock.clone())?;
+        let inner = Arc::new(Inner {
+            dir,
+            config,
+            topics: RwLock::new(open),
+            catalog: Mutex::new(catalog),
+            groups,
+            closed: AtomicBool::new(false),
+            stop: Doorbell::new(),
+            maintenance: Mutex::new(None),
+            lock: Mutex::new(Some(lock)),
+        });
+        let handle = spawn_maintenance(Arc::downgrade(&inner), inner.stop.clone())?;
+        *inner.maintenance.lock() = Some(handle);
+        Ok(Log { inner })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The configuration the log was opened with.
+    pub fn config(&self) -> &LogConfig {
+        &self.inner.config
+    }
+
+    /// Creates topic `name` with `partitions` partitions and `config` (the
+    /// log's [`LogConfig::topic_defaults`] if `None`).
+    ///
+    /// Errors: [`Error::InvalidTopic`] (checked before any file is touched),
+    /// [`Error::InvalidArgument`] for 0 or more than [`MAX_PARTITIONS`]
+    /// partitions, [`Error::InvalidConfig`], [`Error::TopicExists`], [`Error::Io`].
+    /// On error nothing is left behind.
+    pub fn create_topic(
+        &self,
+        name: impl AsRef<str>,
+        partitions: u32,
+        config: Option<TopicConfig>,
+    ) -> Result<()> {
+        let name = user_topic(name.as_ref())?;
+        check_partition_count(partitions)?;
+        let config = config.unwrap_or_else(|| self.inner.config.topic_defaults.clone());
+        config.validate()?;
+        let inner = &self.inner;
+        let mut catalog = inner.catalog.lock();
+        inner.check_open()?;
+        if catalog.get_mut(&name).is_some() {
+            return Err(Error::TopicExists {
+                topic: name.to_string(),
+            });
+        }
+        let entry = CatalogEntry {
+            name: name.clone(),
+            id: catalog.next_id,
+            partitions,
+            config,
+        };
+        let mut next = catalog.clone();
+        next.next_id += 1;
+        next.topics.push(entry.clone());
+        next.write(&inner.dir)?;
+        *catalog = next;
+        let parts = match open_partitions(&inner.dir, &inner.config, &entry, 0) {
+            Ok(p) => p,
+            Err(e) => {
+                // Undo: the topic never existed.
+                catalog.topics.retain(|t| t.name != name);
+                catalog.write(&inner.dir)?;
+                remove_dirs(&inner.dir, &name, 0..partitions)?;
+                return Err(e);
+            }
+        };
+        let topic = Arc::new(Topic::new(&entry, parts));
+        inner.topics.write().insert(name, topic);
+        Ok(())
+    }
+
+    /// Deletes topic `name`: its files are removed, its committed offsets
+    /// forgotten, groups subscribed to it rebalance, and handles that still
+    /// refer to it get [`Error::UnknownTopic`].
+    pub fn delete_topic(&self, name: impl AsRef<str>) -> Result<()> {
+        let name = user_topic(name.as_ref())?;
+        let inner = &self.inner;
+        let mut catalog = inner.catalog.lock();
+        inner.check_open()?;
+        let Some(topic) = inner.topics.read().get(&name).cloned() else {
+            return Err(Error::UnknownTopic {
+                topic: name.to_string(),
+            });
+        };
+        let mut next = catalog.clone();
+        next.topics.retain(|t| t.name != name);
+        // Once this is written the topic is gone; a crash from here on leaves
+        // directories that the next open removes.
+        next.write(&inner.dir)?;
+        *catalog = next;
+        inner.topics.write().remove(&name);
+        topic.mark_deleted();
+        let parts = topic.partitions();
+        for p in parts.iter() {
+            p.log.close_for_removal();
+        }
+        inner.groups.topic_deleted(&topic)?;
+        remove_dirs(&inner.dir, &name, 0..parts.len() as u32)
+    }
+
+    /// Grows topic `name` to `total` partitions (Kafka's CreatePartitions).
+    /// Existing keys may map to other partitions afterwards, as in Kafka.
+    /// Groups subscribed to the topic rebalance.
+    ///
+    /// Errors: [`Error::InvalidArgument`] unless `total` is more than the
+    /// current count (and at most [`MAX_PARTITIONS`]).
+    pub fn add_partitions(&self, name: impl AsRef<str>, total: u32) -> Result<()> {
+        let name = user_topic(name.as_ref())?;
+        check_partition_count(total)?;
+        let inner = &self.inner;
+        let mut catalog = inner.catalog.lock();
+        inner.check_open()?;
+        let topic = self.topic(&name)?;
+        let current = topic.partition_count();
+        if total <= current {
+            return Err(Error::InvalidArgument {
+                what: "total",
+                reason: format!("must exceed the current {current} partitions of {name}"),
+            });
+        }
+        let mut next = catalog.clone();
+        let Some(entry) = next.get_mut(&name) else {
+            return Err(topic.unknown());
+        };
+        entry.partitions = total;
+        let entry = entry.clone();
+        next.write(&inner.dir)?;
+        *catalog = next;
+        // The catalog says `total` from here on; a failure below leaves the
+        // missing partitions for the next open to create.
+        let more = open_partitions(&inner.dir, &inner.config, &entry, current)?;
+        topic.add_partitions(more);
+        inner.groups.topic_grew(&name);
+        Ok(())
+    }
+
+    /// Names of the topics, sorted; the internal `__consumer_offsets` is left out.
+    pub fn list_topics(&self) -> Vec<TopicName> {
+        let mut names: Vec<_> = self
+            .inner
+            .topics
+            .read()
+            .keys()
+            .filter(|n| n.as_str() != OFFSETS_TOPIC)
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The partitions of `name`, with their offsets and sizes, and its config.
+    pub fn describe_topic(&self, name: impl AsRef<str>) -> Result<TopicDescription> {
+        let name = TopicName::new(name)?;
+        let topic = self.topic(&name)?;
+        let mut partitions = Vec::new();
+        for p in topic.partitions().iter() {
+            let stats = p.log.stats();
+            partitions.push(PartitionDescription {
+                partition: p.tp.partition,
+                start_offset: stats.start_offset,
+                end_offset: stats.end_offset,
+                size_bytes: p.log.size_bytes().map_err(|e| topic.map_err(e))?,
+                segments: stats.segment_count,
+            });
+        }
+        Ok(TopicDescription {
+            internal: name.as_str() == OFFSETS_TOPIC,
+            name,
+            config: topic.config.clone(),
+            partitions,
+        })
+    }
+
+    /// Flushes every partition to stable storage.
+    pub fn flush(&self) -> Result<()> {
+        for topic in self.inner.all_topics() {
+            for p in topic.partitions().iter() {
+                p.log.flush().map_err(|e| topic.map_err(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the log: stops the maintenance thread, makes consumers' waits
+    /// return, flushes every partition and writes its recovery point, and
+    /// releases the directory lock. Later calls on any handle of this log
+    /// return [`Error::Closed`]. Idempotent.
+    pub fn close(&self) -> Result<()> {
+        self.inner.close()
+    }
+
+    /// The open topic `name`.
+    pub(crate) fn topic(&self, name: &TopicName) -> Result<Arc<Topic>> {
+        self.inner.topic(name)
+    }
+}
+
+impl Inner {
+    pub(crate) fn topic(&self, name: &TopicName) -> Result<Arc<Topic>> {
+        self.check_open()?;
+        self.topics
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTopic {
+                topic: name.to_string(),
+            })
+    }
+
+    fn all_topics(&self) -> Vec<Arc<Topic>> {
+        self.topics.read().values().cloned().collect()
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        match self.closed.load(Ordering::Acquire) {
+            true => Err(Error::Closed {
+                path: self.dir.clone(),
+            }),
+            false => Ok(()),
+        }
+    }
+
+    /// One round of background work: interval flushes, and removing group
+    /// members that stopped polling.
+    pub(crate) fn maintain(&self) -> Result<()> {
+        self.check_open()?;
+        self.groups.expire_members();
+        let mut first_err = None;
+        for topic in self.all_topics() {
+            for p in topic.partitions().iter() {
+                if let Err(e) = p.log.flush_if_due() {
+                    first_err.get_or_insert(topic.map_err(e));
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn close(&self) -> Result<()> {
+        // Serialize with admin operations: none is half done while closing.
+        let _catalog = self.catalog.lock();
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.stop.ring();
+        if let Some(handle) = self.maintenance.lock().take() {
+            // The maintenance thread itself may drop the last handle; it must
+            // not wait for itself.
+            if handle.thread().id() != std::thread::current().id() {
+                // A panic in maintenance has nobody else to report to; the
+                // partitions below are closed either way.
+                let _ = handle.join();
+            }
+        }
+        self.groups.close();
+        let mut first_err = None;
+        for topic in self.all_topics() {
+            for p in topic.partitions().iter() {
+                if let Err(e) = p.log.close() {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        *self.lock.lock() = None;
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Errors here have no caller to go to; `Log::close` reports them.
+        let _ = self.close();
+    }
+}
+
+/// Validates a topic name given by a user for an admin operation; the
+/// internal topic is refused.
+fn user_topic(name: &str) -> Result<TopicName> {
+    let name = TopicName::new(name)?;
+    if name.as_str() == OFFSETS_TOPIC {
+        return Err(Error::InvalidTopic {
+            name: name.to_string(),
+            reason: "is internal to moldau".into(),
+        });
+    }
+    Ok(name)
+}
+
+fn check_partition_count(n: u32) -> Result<()> {
+    if n == 0 || n > MAX_PARTITIONS {
+        return Err(Error::InvalidArgument {
+            what: "partitions",
+            reason: format!("must be between 1 and {MAX_PARTITIONS}, got {n}"),
+        });
+    }
+    Ok(())
+}
+
+/// Opens partitions `from..entry.partitions` of a topic, creating their directories.
+fn open_partitions(
+    dir: &Path,
+    config: &LogConfig,
+    entry: &CatalogEntry,
+    from: u32,
+) -> Result<Vec<Arc<Partition>>> {
+    let pconfig = entry.config.partition_config(Arc::clone(&config.clock));
+    (from..entry.partitions)
+        .map(|p| {
+            let tp = TopicPartition::new(entry.name.clone(), p);
+            let log = PartitionLog::open(topics::partition_dir(dir, &tp), pconfig.clone())?;
+            Ok(Arc::new(Partition {
+                tp,
+                log,
+                combiner: Combiner::default(),
+            }))
+        })
+        .collect()
+}
+
+fn remove_dirs(dir: &Path, name: &TopicName, parts: std::ops::Range<u32>) -> Result<()> {
+    for p in parts {
+        topics::remove_partition_dir(dir, &TopicPartition::new(name.clone(), p))?;
+    }
+    fsutil::sync_dir(dir)
+}
+
+fn spawn_maintenance(inner: Weak<Inner>, stop: Doorbell) -> Result<JoinHandle<()>> {
+    let interval = inner
+        .upgrade()
+        .map(|i| i.config.maintenance_interval)
+        .unwrap_or_default();
+    std::thread::Builder::new()
+        .name("moldau-maintenance".into())
+        .spawn(move || loop {
+            if stop.wait_timeout(interval) {
+                return;
+            }
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            // Failures poison the partition that had them, and the next
+            // append there reports it; maintenance carries on with the rest.
+            match inner.maintain() {
+                Err(Error::Closed { .. }) => return,
+                _ => continue,
+            }
+        })
+        .map_err(|e| Error::io("spawn thread", Path::new("moldau-maintenance"), e))
+}

@@ -1,0 +1,190 @@
+//! Combining concurrent sends to one partition into one batch.
+//!
+//! The first sender to find the partition idle appends its record at once
+//! (no queue, no added latency). Senders that arrive while an append is
+//! running queue their records; when it finishes, one of them becomes the
+//! leader and appends everything queued (up to `batch_size` bytes) as one
+//! batch, then hands each sender its offset. So batching grows with
+//! contention, and a lone sender never waits for a batch to fill. With
+//! `linger > 0` a leader waits up to that long for more records (Kafka's
+//! `linger.ms`) before appending.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::error::Result;
+use crate::partition::PartitionLog;
+use crate::record::Record;
+use crate::types::Offset;
+
+/// Per-record bytes of a batch besides key, value and headers (length,
+/// attributes, deltas, varint lengths), an upper estimate.
+const RECORD_OVERHEAD_BYTES: usize = 24;
+
+/// The approximate encoded size of `r`, for batch-size accounting.
+pub(crate) fn approx_size(r: &Record) -> usize {
+    let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, |b| b.len());
+    let headers: usize = r
+        .headers
+        .iter()
+        .map(|h| h.key.len() + len(&h.value) + 10)
+        .sum();
+    RECORD_OVERHEAD_BYTES + len(&r.key) + len(&r.value) + headers
+}
+
+/// The sends queued on one partition.
+#[derive(Debug, Default)]
+pub(crate) struct Combiner {
+    /// Queued records, outcomes and whether an append is running. Held only
+    /// to push, take or hand out; never during the append itself.
+    state: Mutex<State>,
+    /// Wakes senders when a batch completes or leadership is free.
+    done: Condvar,
+    /// Wakes a lingering leader when a batch's worth of records is queued.
+    filled: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Queued>,
+    queued_bytes: usize,
+    next_ticket: u64,
+    /// An append (or a lingering leader) is running.
+    busy: bool,
+    /// Outcomes of queued records whose batch finished: their offset, or the
+    /// record handed back to be appended alone after the batch failed.
+    outcomes: HashMap<u64, Outcome>,
+}
+
+#[derive(Debug)]
+struct Queued {
+    ticket: u64,
+    bytes: usize,
+    record: Record,
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Appended(Offset),
+    Failed(Record),
+}
+
+/// How a leader gathers a batch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchLimits {
+    /// Most bytes (estimated) per combined batch; at least one record is taken.
+    pub(crate) batch_size: usize,
+    /// How long a leader waits for `batch_size` bytes to queue up.
+    pub(crate) linger: Duration,
+}
+
+impl Combiner {
+    /// Appends `record` to `log`, combined with concurrent sends; returns its offset.
+    pub(crate) fn send(
+        &self,
+        log: &PartitionLog,
+        record: Record,
+        limits: BatchLimits,
+    ) -> Result<Offset> {
+        let mut st = self.state.lock();
+        if !st.busy && st.queue.is_empty() && limits.linger.is_zero() {
+            // Idle partition: append now.
+            st.busy = true;
+            drop(st);
+            let result = log.append(std::slice::from_ref(&record));
+            self.release(self.state.lock());
+            return result;
+        }
+        let ticket = st.next_ticket;
+        st.next_ticket += 1;
+        let bytes = approx_size(&record);
+        st.queued_bytes += bytes;
+        st.queue.push_back(Queued {
+            ticket,
+            bytes,
+            record,
+        });
+        if st.queued_bytes >= limits.batch_size {
+            self.filled.notify_one();
+        }
+        loop {
+            match st.outcomes.remove(&ticket) {
+                Some(Outcome::Appended(offset)) => return Ok(offset),
+                Some(Outcome::Failed(record)) => {
+                    // The combined batch failed; alone, this record gets its
+                    // own answer (an oversized record fails only its sender).
+                    drop(st);
+                    return log.append(std::slice::from_ref(&record));
+                }
+                None => {}
+            }
+            if !st.busy {
+                st = self.lead(st, log, limits);
+                continue;
+            }
+            self.done.wait(&mut st);
+        }
+    }
+
+    /// Appends one batch of queued records as the leader and records each
+    /// outcome. Called with the state locked and no append running.
+    fn lead<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        log: &PartitionLog,
+        limits: BatchLimits,
+    ) -> MutexGuard<'a, State> {
+        st.busy = true;
+        if !limits.linger.is_zero() {
+            let deadline = Instant::now() + limits.linger;
+            while st.queued_bytes < limits.batch_size {
+                if self.filled.wait_until(&mut st, deadline).timed_out() {
+                    break;
+                }
+            }
+        }
+        let mut tickets = Vec::new();
+        let mut records = Vec::new();
+        let mut bytes = 0;
+        while let Some(q) = st.queue.front() {
+            if !records.is_empty() && bytes + q.bytes > limits.batch_size {
+                break;
+            }
+            let Some(q) = st.queue.pop_front() else { break };
+            bytes += q.bytes;
+            st.queued_bytes -= q.bytes;
+            tickets.push(q.ticket);
+            records.push(q.record);
+        }
+        drop(st);
+        let result = log.append(&records);
+        let mut st = self.state.lock();
+        match result {
+            Ok(base) => {
+                for (i, t) in tickets.into_iter().enumerate() {
+                    st.outcomes
+                        .insert(t, Outcome::Appended(base.plus(i as u64)));
+                }
+            }
+            Err(_) => {
+                // Each sender retries alone and reports its own error.
+                for (t, r) in tickets.into_iter().zip(records) {
+                    st.outcomes.insert(t, Outcome::Failed(r));
+                }
+            }
+        }
+        st.busy = false;
+        self.done.notify_all();
+        st
+    }
+
+    /// Ends an append run outside the queue; wakes queued senders to lead.
+    fn release(&self, mut st: MutexGuard<'_, State>) {
+        st.busy = false;
+        if !st.queue.is_empty() {
+            self.done.notify_all();
+        }
+    }
+}
