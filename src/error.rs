@@ -163,6 +163,18 @@ pub enum Error {
         partition: u32,
     },
 
+    /// A record of an internal topic (`__consumer_offsets`) passed its batch
+    /// checksum but does not decode.
+    #[error("record at offset {offset} of {partition} does not decode: {reason}")]
+    CorruptRecord {
+        /// The partition, as `topic-partition`.
+        partition: String,
+        /// The record's offset.
+        offset: Offset,
+        /// What is wrong with it.
+        reason: FormatError,
+    },
+
     /// The handle has been closed.
     #[error("{path} is closed")]
     Closed {

@@ -67,6 +67,7 @@ mod batches;
 mod checkpoint;
 mod clock;
 mod config;
+mod consumer;
 mod error;
 mod fsutil;
 mod group;
@@ -83,7 +84,12 @@ mod types;
 pub use batches::{BatchIter, Batches, RecordIter};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{FlushPolicy, PartitionConfig};
+pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, RebalanceListener};
 pub use error::{Error, FormatError, Result};
+pub use group::assignor::Assignor;
+pub use group::{
+    GroupDescription, MemberDescription, OffsetAndMetadata, PartitionLag, GROUP_ID_MAX_BYTES,
+};
 pub use log::{
     CleanupPolicy, Log, LogConfig, PartitionDescription, TopicConfig, TopicDescription,
     MAX_PARTITIONS, OFFSETS_TOPIC,

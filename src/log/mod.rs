@@ -19,7 +19,7 @@ pub(crate) use topics::{Partition, Topic};
 
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::group::GroupCoordinator;
+use crate::group::{GroupCoordinator, GroupDescription, OffsetAndMetadata};
 use crate::notify::Doorbell;
 use crate::partition::{self, PartitionLog};
 use crate::producer::Combiner;
@@ -141,7 +141,12 @@ impl Log {
             open.insert(entry.name.clone(), Arc::new(Topic::new(entry, parts)));
         }
         let offsets = Arc::clone(&open[&offsets_name]);
-        let groups = GroupCoordinator::load(offsets, config.clock.clone())?;
+        let counts = catalog
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.partitions))
+            .collect();
+        let groups = GroupCoordinator::load(offsets, config.clock.clone(), counts)?;
         let inner = Arc::new(Inner {
             dir,
             config,
@@ -215,7 +220,9 @@ impl Log {
             }
         };
         let topic = Arc::new(Topic::new(&entry, parts));
-        inner.topics.write().insert(name, topic);
+        inner.topics.write().insert(name.clone(), topic);
+        // Groups subscribed to the name before it existed start consuming.
+        inner.groups.topic_changed(&name, Some(partitions));
         Ok(())
     }
 
@@ -244,7 +251,7 @@ impl Log {
         for p in parts.iter() {
             p.log.close_for_removal();
         }
-        inner.groups.topic_deleted(&topic)?;
+        inner.groups.topic_deleted(&name)?;
         remove_dirs(&inner.dir, &name, 0..parts.len() as u32)
     }
 
@@ -280,7 +287,7 @@ impl Log {
         // missing partitions for the next open to create.
         let more = open_partitions(&inner.dir, &inner.config, &entry, current)?;
         topic.add_partitions(more);
-        inner.groups.topic_grew(&name);
+        inner.groups.topic_changed(&name, Some(total));
         Ok(())
     }
 
@@ -319,6 +326,29 @@ impl Log {
             config: topic.config.clone(),
             partitions,
         })
+    }
+
+    /// Ids of the consumer groups with members or committed offsets, sorted.
+    pub fn list_groups(&self) -> Vec<String> {
+        self.inner.groups.list()
+    }
+
+    /// A group's members, their assignments, and its committed offsets with
+    /// the lag of each partition.
+    pub fn describe_group(&self, group: &str) -> Result<GroupDescription> {
+        self.inner.check_open()?;
+        let inner = &self.inner;
+        inner.groups.describe(group, &|tp: &TopicPartition| {
+            let topic = inner.topics.read().get(&tp.topic).cloned()?;
+            let p = topic.partition(tp.partition).ok()?;
+            Some((p.log.start_offset(), p.log.end_offset()))
+        })
+    }
+
+    /// The offset `group` committed for `tp`, if any.
+    pub fn committed(&self, group: &str, tp: &TopicPartition) -> Result<Option<OffsetAndMetadata>> {
+        self.inner.check_open()?;
+        Ok(self.inner.groups.committed(group, tp))
     }
 
     /// Flushes every partition to stable storage.

@@ -10,6 +10,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub mod groups;
+
 use moldau::{Offset, PartitionConfig, PartitionLog, Record, StoredRecord, Timestamp};
 
 /// Name of the partition checkpoint file (see docs/ARCHITECTURE.md, "Recovery").
