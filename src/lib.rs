@@ -49,6 +49,11 @@
 //! - `partition`: [`PartitionLog`], the ordered segments of one partition,
 //!   one file per concern: `append`, `read` (and waiting), `flush` with
 //!   `durability` (group commit), `recovery`, `truncate`.
+//! - `producer`: [`Producer`] (made by [`Log::producer`]) with
+//!   [`ProducerConfig`] and [`RecordMetadata`]; `partitioner` ([`murmur2`] and
+//!   [`partition_for_key`], as Kafka's Java client, and sticky partitions for
+//!   keyless records) and `combiner` (concurrent sends to one partition
+//!   become one batch).
 //! - `mmap`: the memory maps, the only module with `unsafe`; `prefault`:
 //!   the worker that faults in newly allocated log pages ahead of the writer.
 //! - `notify`: [`Doorbell`]s that partitions ring when their end moves.
@@ -96,5 +101,7 @@ pub use log::{
 };
 pub use notify::{Doorbell, Rung};
 pub use partition::{PartitionLog, PartitionStats, Subscription};
+pub use producer::partitioner::{murmur2, partition_for_key};
+pub use producer::{Producer, ProducerConfig, RecordMetadata};
 pub use record::{Header, HeaderRef, Record, RecordRef, StoredRecord};
 pub use types::{Offset, PartitionId, Timestamp, TopicName, TopicPartition, TOPIC_NAME_MAX_CHARS};

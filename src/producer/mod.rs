@@ -1,5 +1,433 @@
 //! The producer: partitioning and batching of sends.
+//!
+//! A [`Producer`] picks a partition for each record (Kafka's murmur2 of the
+//! key, or a sticky partition for keyless records), stamps it, and appends it
+//! through the partition's [`Combiner`], which merges concurrent sends into
+//! one batch. It caches the topics it sends to, so a send allocates nothing
+//! beyond what the append itself needs.
 
 mod combiner;
+pub(crate) mod partitioner;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
 
 pub(crate) use combiner::{approx_size, BatchLimits, Combiner};
+use partitioner::{partition_for_key, StickyPartitioner};
+
+use crate::error::{Error, Result};
+use crate::log::{Log, Partition, Topic, OFFSETS_TOPIC};
+use crate::record::{self, Record};
+use crate::types::{Offset, PartitionId, Timestamp, TopicName};
+
+/// Configuration of a [`Producer`].
+///
+/// ```
+/// use std::time::Duration;
+/// use moldau::ProducerConfig;
+/// let config = ProducerConfig { linger: Duration::from_millis(2), ..Default::default() };
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerConfig {
+    /// How long a send that finds other sends queued on its partition waits
+    /// for more to combine into one batch (Kafka's `linger.ms`).
+    ///
+    /// Default 0, unlike Kafka 4's 5 ms: [`Producer::send`] returns only once
+    /// its record is in the log, so a linger would add its whole length to
+    /// every send from a lone thread. With 0, sends are still combined
+    /// whenever they arrive while the partition's writer is busy.
+    pub linger: Duration,
+    /// Most bytes (estimated from keys, values and headers) per batch, and
+    /// the bytes of keyless records that go to one sticky partition before
+    /// the next is chosen (Kafka's `batch.size`). Default 16384; at least 1.
+    pub batch_size: usize,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            linger: Duration::ZERO,
+            batch_size: 16384,
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// Checks every limit; called by [`Log::producer`].
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::InvalidConfig {
+                field: "batch_size",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Where a sent record was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The topic.
+    pub topic: TopicName,
+    /// The partition the record went to.
+    pub partition: PartitionId,
+    /// The record's offset in that partition.
+    pub offset: Offset,
+    /// The record's stored timestamp: the one it was sent with, or the time
+    /// of the send (create time).
+    pub timestamp: Timestamp,
+}
+
+/// Sends records to the topics of a [`Log`]; made by [`Log::producer`].
+///
+/// `Send + Sync` and cheap to clone (an `Arc` inside): clones share one
+/// topic cache and one sticky partition per topic, and threads that send to
+/// one partition at once have their records combined into one batch.
+///
+/// ```
+/// use moldau::{Log, LogConfig, ProducerConfig, Record};
+/// # let tmp = tempfile::tempdir()?;
+/// let log = Log::open(tmp.path(), LogConfig::default())?;
+/// log.create_topic("orders", 3, None)?;
+/// let producer = log.producer(ProducerConfig::default())?;
+/// let sent = producer.send("orders", Record::new("42.00 EUR").with_key("alice"))?;
+/// // The partition Kafka's Java client would choose for the key.
+/// assert_eq!(Some(sent.partition), moldau::partition_for_key(b"alice", 3));
+/// log.close()?;
+/// # Ok::<(), moldau::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Producer {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    log: Log,
+    limits: BatchLimits,
+    /// The topics sent to, by name. Read-locked by every send for a lookup
+    /// and an `Arc` copy; write-locked only to add an entry or replace one
+    /// whose topic was deleted. Never held across an append.
+    topics: RwLock<HashMap<TopicName, Arc<TopicState>>>,
+}
+
+/// A cached topic and the sticky partition of its keyless records.
+#[derive(Debug)]
+struct TopicState {
+    topic: Arc<Topic>,
+    sticky: StickyPartitioner,
+}
+
+impl Log {
+    /// A producer for this log's topics.
+    ///
+    /// Errors: [`Error::InvalidConfig`], [`Error::Closed`].
+    pub fn producer(&self, config: ProducerConfig) -> Result<Producer> {
+        config.validate()?;
+        self.inner.check_open()?;
+        Ok(Producer {
+            inner: Arc::new(Shared {
+                log: self.clone(),
+                limits: BatchLimits {
+                    batch_size: config.batch_size,
+                    linger: config.linger,
+                },
+                topics: RwLock::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+impl Producer {
+    /// Sends `record` to `topic` and returns where it was stored.
+    ///
+    /// A keyed record goes to [`partition_for_key`] of its key, as with
+    /// Kafka's Java client; a keyless one to the topic's sticky partition,
+    /// which changes after [`ProducerConfig::batch_size`] bytes. A record
+    /// without a timestamp is stamped with the log's clock.
+    ///
+    /// Returns once the record is in the log: readable, and durable if the
+    /// topic's flush policy says so (see [`Producer::flush`] otherwise).
+    ///
+    /// Errors: [`Error::InvalidTopic`] for a malformed name or the internal
+    /// `__consumer_offsets`; [`Error::UnknownTopic`] for a topic that does
+    /// not exist (or was deleted); [`Error::RecordTooLarge`]; [`Error::Closed`]
+    /// after [`Log::close`]; [`Error::Io`] and [`Error::Poisoned`] from the
+    /// partition. On error nothing is appended.
+    pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
+        let state = self.inner.topic_state(topic)?;
+        let parts = state.topic.partitions();
+        let p = state.pick(&record, parts.len())?;
+        let part = nth(&state.topic, &parts, p)?;
+        self.inner.send_one(&state.topic, part, record)
+    }
+
+    /// Sends `record` to partition `partition` of `topic`.
+    ///
+    /// Errors: as [`Producer::send`], and [`Error::UnknownPartition`] if the
+    /// topic has no such partition.
+    pub fn send_to(
+        &self,
+        topic: &str,
+        partition: PartitionId,
+        record: Record,
+    ) -> Result<RecordMetadata> {
+        let state = self.inner.topic_state(topic)?;
+        let part = state.topic.partition(partition)?;
+        self.inner.send_one(&state.topic, &part, record)
+    }
+
+    /// Sends `records` to `topic`, partitioned as by [`Producer::send`], and
+    /// returns their metadata in input order.
+    ///
+    /// The records of each partition are appended in input order, in batches
+    /// of at most [`ProducerConfig::batch_size`] bytes (at least one record
+    /// each). Every record is checked against the topic's `max_record_bytes`
+    /// before anything is appended, so [`Error::RecordTooLarge`] appends
+    /// nothing; an I/O failure or a deletion of the topic midway leaves the
+    /// batches appended before it in the log.
+    pub fn send_batch(&self, topic: &str, mut records: Vec<Record>) -> Result<Vec<RecordMetadata>> {
+        let state = self.inner.topic_state(topic)?;
+        let topic = &state.topic;
+        let now = self.inner.log.inner.config.clock.now();
+        let max = topic.config.max_record_bytes;
+        let mut timestamps = Vec::with_capacity(records.len());
+        for r in &mut records {
+            timestamps.push(*r.timestamp.get_or_insert(now));
+            // Alone in a batch a record is at its smallest; if it fits so,
+            // `append` fits it into some batch.
+            if let Err(size) = record::plan_batch(std::slice::from_ref(r), now, max as usize) {
+                return Err(Error::RecordTooLarge {
+                    size: size as u64,
+                    max,
+                });
+            }
+        }
+        let parts = topic.partitions();
+        let mut partitions = Vec::with_capacity(records.len());
+        for r in &records {
+            partitions.push(state.pick(r, parts.len())?);
+        }
+        // Each partition's records with their input positions, in input order.
+        let mut groups: BTreeMap<PartitionId, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
+        for (i, (r, p)) in records.into_iter().zip(&partitions).enumerate() {
+            let (idx, recs) = groups.entry(*p).or_default();
+            idx.push(i);
+            recs.push(r);
+        }
+        let mut offsets = vec![Offset(0); partitions.len()];
+        for (p, (idx, recs)) in groups {
+            let part = nth(topic, &parts, p)?;
+            let mut done = 0;
+            for chunk in Chunks::new(&recs, self.inner.limits.batch_size) {
+                let base = part.log.append(chunk).map_err(|e| topic.map_err(e))?;
+                for (k, &i) in idx[done..done + chunk.len()].iter().enumerate() {
+                    offsets[i] = base.plus(k as u64);
+                }
+                done += chunk.len();
+            }
+        }
+        Ok(partitions
+            .into_iter()
+            .zip(offsets)
+            .zip(timestamps)
+            .map(|((partition, offset), timestamp)| RecordMetadata {
+                topic: topic.name.clone(),
+                partition,
+                offset,
+                timestamp,
+            })
+            .collect())
+    }
+
+    /// fsyncs every partition of the topics this producer has sent to, so
+    /// that sends become durable under a flush policy that does not make them
+    /// so by itself ([`FlushPolicy::Never`](crate::FlushPolicy::Never), the
+    /// default). Sends have already put their records in the log, readable;
+    /// this adds only durability. Deleted topics are skipped.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.log.inner.check_open()?;
+        let states: Vec<_> = self.inner.topics.read().values().cloned().collect();
+        for state in states {
+            let topic = &state.topic;
+            if topic.check_live().is_err() {
+                continue;
+            }
+            for p in topic.partitions().iter() {
+                match p.log.flush().map_err(|e| topic.map_err(e)) {
+                    Err(Error::UnknownTopic { .. }) => break,
+                    other => other?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// The cached state of `name`, looked up (again) if it is not cached or
+    /// its topic was deleted.
+    fn topic_state(&self, name: &str) -> Result<Arc<TopicState>> {
+        self.log.inner.check_open()?;
+        if let Some(state) = self.topics.read().get(name) {
+            if state.topic.check_live().is_ok() {
+                return Ok(Arc::clone(state));
+            }
+        }
+        self.refresh(name)
+    }
+
+    /// Looks `name` up in the log and caches it; forgets deleted topics.
+    fn refresh(&self, name: &str) -> Result<Arc<TopicState>> {
+        let name = TopicName::new(name)?;
+        if name.as_str() == OFFSETS_TOPIC {
+            return Err(Error::InvalidTopic {
+                name: name.to_string(),
+                reason: "is internal to moldau".into(),
+            });
+        }
+        let mut topics = self.topics.write();
+        topics.retain(|_, s| s.topic.check_live().is_ok());
+        // Another sender may have refreshed it while we waited for the lock.
+        if let Some(state) = topics.get(&name) {
+            return Ok(Arc::clone(state));
+        }
+        let state = Arc::new(TopicState {
+            topic: self.log.inner.topic(&name)?,
+            sticky: StickyPartitioner::new(self.limits.batch_size),
+        });
+        topics.insert(name, Arc::clone(&state));
+        Ok(state)
+    }
+
+    /// Stamps `record` and appends it to `part` of `topic` through the
+    /// partition's combiner.
+    fn send_one(
+        &self,
+        topic: &Topic,
+        part: &Partition,
+        mut record: Record,
+    ) -> Result<RecordMetadata> {
+        // Stamped here rather than by the append, so the caller learns the
+        // stored timestamp.
+        let timestamp = *record
+            .timestamp
+            .get_or_insert_with(|| self.log.inner.config.clock.now());
+        let offset = part
+            .combiner
+            .send(&part.log, record, self.limits)
+            .map_err(|e| topic.map_err(e))?;
+        Ok(RecordMetadata {
+            topic: topic.name.clone(),
+            partition: part.tp.partition,
+            offset,
+            timestamp,
+        })
+    }
+}
+
+impl TopicState {
+    /// The partition for `record` among `partitions`: by key, or sticky.
+    fn pick(&self, record: &Record, partitions: usize) -> Result<PartitionId> {
+        let count = u32::try_from(partitions).unwrap_or(u32::MAX);
+        let p = match record.key.as_deref() {
+            Some(key) => partition_for_key(key, count),
+            None if count > 0 => Some(self.sticky.partition(count, approx_size(record))),
+            None => None,
+        };
+        // Only a topic with no partitions has none to pick; topics have at
+        // least one, but a wrong count must not panic.
+        p.ok_or_else(|| Error::UnknownPartition {
+            topic: self.topic.name.to_string(),
+            partition: 0,
+            partitions: count,
+        })
+    }
+}
+
+/// Partition `p` of `parts`, a copy of `topic`'s partitions.
+fn nth<'a>(topic: &Topic, parts: &'a [Arc<Partition>], p: PartitionId) -> Result<&'a Partition> {
+    parts
+        .get(p.0 as usize)
+        .map(|part| &**part)
+        .ok_or_else(|| Error::UnknownPartition {
+            topic: topic.name.to_string(),
+            partition: p.0,
+            partitions: u32::try_from(parts.len()).unwrap_or(u32::MAX),
+        })
+}
+
+/// Splits records into runs of at most `batch_size` estimated bytes, each
+/// holding at least one record.
+struct Chunks<'a> {
+    rest: &'a [Record],
+    batch_size: usize,
+}
+
+impl<'a> Chunks<'a> {
+    fn new(records: &'a [Record], batch_size: usize) -> Self {
+        Chunks {
+            rest: records,
+            batch_size,
+        }
+    }
+}
+
+impl<'a> Iterator for Chunks<'a> {
+    type Item = &'a [Record];
+
+    fn next(&mut self) -> Option<&'a [Record]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let mut n = 0;
+        for r in self.rest {
+            let size = approx_size(r);
+            if n > 0 && bytes + size > self.batch_size {
+                break;
+            }
+            bytes += size;
+            n += 1;
+        }
+        let (chunk, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Some(chunk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_respect_batch_size_and_take_at_least_one() {
+        let small = Record::new(vec![0u8; 10]);
+        let big = Record::new(vec![0u8; 1000]);
+        let records = vec![small.clone(), small.clone(), big, small.clone()];
+        let each = approx_size(&small);
+        let sizes: Vec<usize> = Chunks::new(&records, 2 * each).map(<[_]>::len).collect();
+        assert_eq!(sizes, [2, 1, 1]);
+        assert_eq!(Chunks::new(&[], 1).count(), 0);
+    }
+
+    #[test]
+    fn zero_batch_size_is_refused() {
+        let config = ProducerConfig {
+            batch_size: 0,
+            ..ProducerConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(Error::InvalidConfig {
+                field: "batch_size",
+                ..
+            })
+        ));
+    }
+}
