@@ -200,7 +200,7 @@ fn a_killed_consumer_loses_no_committed_offset() {
     {
         let log = Log::open(dir.path(), LogConfig::default()).unwrap();
         log.create_topic("t", 3, None).unwrap();
-        fill(&log, "t", 3, 200);
+        fill(&log, "t", 3, 1000);
         log.close().unwrap();
     }
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -235,7 +235,15 @@ fn a_killed_consumer_loses_no_committed_offset() {
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
     let mut c = log.consumer(earliest()).unwrap();
     c.subscribe("g", &["t"]).unwrap();
-    settle(&mut [&mut c], &all_partitions(&[("t", 3)]));
+    // The first record polled from each partition is the committed offset.
+    let mut first = BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let unfinished = acked.values().filter(|o| **o < 1000 - 7).count();
+    while first.len() < unfinished && std::time::Instant::now() < deadline {
+        for r in c.poll(Duration::from_millis(100)).unwrap() {
+            first.entry(r.partition.0).or_insert(r.offset);
+        }
+    }
     for (p, o) in &acked {
         let committed = log.committed("g", &tp("t", *p)).unwrap().unwrap().offset;
         // The child may have committed once more after its last printed line.
@@ -244,10 +252,8 @@ fn a_killed_consumer_loses_no_committed_offset() {
             "partition {p}: committed {committed}, acknowledged {o}"
         );
         assert!(committed.0 <= o + 7);
-        assert_eq!(
-            c.position(&tp("t", *p)).unwrap(),
-            committed,
-            "resumes exactly there"
-        );
+        if committed.0 < 1000 {
+            assert_eq!(first.get(p), Some(&committed), "resumes exactly there");
+        }
     }
 }

@@ -201,6 +201,7 @@ fn the_listener_sees_eager_and_cooperative_rebalances() {
 fn bad_subscriptions_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), None);
+    log.create_topic("b", 1, None).unwrap();
     log.create_topic("a", 1, None).unwrap();
     let mut c = log.consumer(ConsumerConfig::default()).unwrap();
     assert!(matches!(
@@ -233,10 +234,15 @@ fn bad_subscriptions_are_refused() {
     ));
     // A partition not assigned cannot be committed; nothing is stored.
     settle(&mut [&mut c], &all_partitions(&[("a", 1)]));
-    let foreign = TopicPartition::new(moldau::TopicName::new("a").unwrap(), 5);
+    let foreign = TopicPartition::new(moldau::TopicName::new("b").unwrap(), 0);
     assert!(matches!(
         c.commit_offsets(&[(foreign.clone(), OffsetAndMetadata::new(Offset(1)))]),
         Err(Error::InvalidArgument { .. })
+    ));
+    let missing = TopicPartition::new(moldau::TopicName::new("a").unwrap(), 5);
+    assert!(matches!(
+        c.commit_offsets(&[(missing, OffsetAndMetadata::new(Offset(1)))]),
+        Err(Error::UnknownPartition { .. })
     ));
     assert_eq!(log.committed("g", &foreign).unwrap(), None);
 }

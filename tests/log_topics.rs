@@ -43,3 +43,173 @@ fn a_second_opener_gets_locked() {
     log.close().unwrap();
     Log::open(dir.path(), LogConfig::default()).unwrap();
 }
+
+fn tp(topic: &str, p: u32) -> moldau::TopicPartition {
+    moldau::TopicPartition::new(moldau::TopicName::new(topic).unwrap(), p)
+}
+
+#[test]
+fn bad_names_and_counts_are_refused_before_touching_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    let before = std::fs::read_dir(dir.path()).unwrap().count();
+    let long = "x".repeat(250);
+    for bad in ["", ".", "..", "../x", "a/b", "caf\u{e9}", long.as_str()] {
+        assert!(
+            matches!(
+                log.create_topic(bad, 1, None),
+                Err(Error::InvalidTopic { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        log.create_topic("__consumer_offsets", 1, None),
+        Err(Error::InvalidTopic { .. })
+    ));
+    assert!(matches!(
+        log.create_topic("t", 0, None),
+        Err(Error::InvalidArgument { .. })
+    ));
+    let bad_config = TopicConfig {
+        segment_bytes: 10,
+        ..TopicConfig::default()
+    };
+    assert!(matches!(
+        log.create_topic("t", 1, Some(bad_config)),
+        Err(Error::InvalidConfig { .. })
+    ));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before);
+    log.create_topic("t", 1, None).unwrap();
+    assert!(matches!(
+        log.create_topic("t", 1, None),
+        Err(Error::TopicExists { .. })
+    ));
+    assert!(matches!(
+        log.add_partitions("t", 1),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        log.add_partitions("nope", 3),
+        Err(Error::UnknownTopic { .. })
+    ));
+    assert!(matches!(
+        log.describe_topic("nope"),
+        Err(Error::UnknownTopic { .. })
+    ));
+    assert!(matches!(
+        log.delete_topic("nope"),
+        Err(Error::UnknownTopic { .. })
+    ));
+}
+
+#[test]
+fn add_partitions_grows_the_topic_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+        log.create_topic("t", 2, None).unwrap();
+        log.add_partitions("t", 5).unwrap();
+        assert_eq!(log.describe_topic("t").unwrap().partitions.len(), 5);
+    }
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    let d = log.describe_topic("t").unwrap();
+    assert_eq!(d.partitions.len(), 5);
+    assert!(dir.path().join("t-4").is_dir());
+}
+
+#[test]
+fn delete_removes_files_offsets_and_fails_old_handles() {
+    use moldau::{
+        AutoOffsetReset, ConsumerConfig, Offset, OffsetAndMetadata, ProducerConfig, Record,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    log.create_topic("t", 2, None).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    producer.send("t", Record::new("a")).unwrap();
+    let mut reader = log
+        .consumer(ConsumerConfig {
+            auto_offset_reset: AutoOffsetReset::Earliest,
+            ..ConsumerConfig::default()
+        })
+        .unwrap();
+    reader.assign(&[tp("t", 0), tp("t", 1)]).unwrap();
+    let mut member = log.consumer(ConsumerConfig::default()).unwrap();
+    member.subscribe("g", &["t"]).unwrap();
+    member.poll(std::time::Duration::ZERO).unwrap();
+    member
+        .commit_offsets(&[(tp("t", 0), OffsetAndMetadata::new(Offset(1)))])
+        .unwrap();
+
+    log.delete_topic("t").unwrap();
+    assert!(!dir.path().join("t-0").exists());
+    assert!(!dir.path().join("t-1").exists());
+    assert!(log.list_topics().is_empty());
+    assert!(matches!(
+        producer.send("t", Record::new("b")),
+        Err(Error::UnknownTopic { .. })
+    ));
+    assert!(matches!(
+        reader.poll(std::time::Duration::ZERO),
+        Err(Error::UnknownTopic { .. })
+    ));
+    assert_eq!(log.committed("g", &tp("t", 0)).unwrap(), None);
+    member.poll(std::time::Duration::ZERO).unwrap();
+    assert!(member.assignment().is_empty(), "the group lets go of it");
+
+    // A new topic of the same name starts empty; old offsets stay forgotten.
+    log.create_topic("t", 1, None).unwrap();
+    let md = producer.send("t", Record::new("c")).unwrap();
+    assert_eq!(md.offset, Offset(0));
+    drop(member);
+    log.close().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    assert_eq!(log.committed("g", &tp("t", 0)).unwrap(), None);
+}
+
+#[test]
+fn open_finishes_an_interrupted_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+        log.create_topic("keep", 1, None).unwrap();
+        log.create_topic("gone", 2, None).unwrap();
+        log.close().unwrap();
+    }
+    // What a crash after the catalog write leaves: the catalog without
+    // "gone", its directories still there (one half renamed away).
+    let saved = dir.path().join("saved");
+    std::fs::create_dir(&saved).unwrap();
+    std::fs::copy(dir.path().join("topics.checkpoint"), saved.join("c")).unwrap();
+    {
+        let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+        log.create_topic("x", 1, None).unwrap();
+        log.delete_topic("x").unwrap();
+        log.close().unwrap();
+    }
+    // Restore a catalog listing "keep" and "gone", then remove "gone" from it
+    // by deleting through a fresh log while the directories are put back.
+    std::fs::copy(saved.join("c"), dir.path().join("topics.checkpoint")).unwrap();
+    std::fs::rename(
+        dir.path().join("gone-1"),
+        dir.path().join("gone-1.deleting"),
+    )
+    .unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    assert!(
+        !dir.path().join("gone-1.deleting").exists(),
+        "half-removed dir finished"
+    );
+    // "gone-1" is listed in the restored catalog: it is recreated empty.
+    assert!(dir.path().join("gone-1").is_dir());
+    log.delete_topic("gone").unwrap();
+    log.close().unwrap();
+    // A directory of a topic the catalog does not list is removed on open.
+    std::fs::create_dir(dir.path().join("gone-0")).unwrap();
+    std::fs::write(dir.path().join("gone-0/partition.checkpoint"), b"x").unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    assert!(!dir.path().join("gone-0").exists());
+    assert!(dir.path().join("keep-0").is_dir());
+    assert_eq!(log.list_topics().len(), 1);
+}

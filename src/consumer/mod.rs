@@ -473,14 +473,15 @@ impl Consumer {
         }
     }
 
-    /// Positions of `only` (or of every assigned partition) that are known.
+    /// Positions of `only` (or of every assigned partition) that are known,
+    /// leaving out partitions of deleted topics.
     fn positions(
         &self,
         only: Option<&[TopicPartition]>,
     ) -> Vec<(TopicPartition, OffsetAndMetadata)> {
         self.assigned
             .iter()
-            .filter(|(tp, _)| only.is_none_or(|o| o.contains(tp)))
+            .filter(|(tp, a)| only.is_none_or(|o| o.contains(tp)) && a.topic.check_live().is_ok())
             .filter_map(|(tp, a)| Some((tp.clone(), OffsetAndMetadata::new(a.position?))))
             .collect()
     }
@@ -601,6 +602,7 @@ impl Assigned {
         policy: AutoOffsetReset,
         out: &mut Vec<ConsumerRecord>,
     ) -> Result<()> {
+        self.topic.check_live()?;
         let mut pos = self.resolve(policy)?;
         if pos == self.partition.log.end_offset() {
             return Ok(());

@@ -301,12 +301,31 @@ impl GroupCoordinator {
             Some(member) if member.generation == generation => member,
             _ => return Err(stale(&g, m, generation)),
         };
-        if let Some((tp, _)) = offsets.iter().find(|(tp, _)| !member.owned.contains(tp)) {
-            return Err(Error::InvalidArgument {
-                what: "offsets",
-                reason: format!("{tp} is not assigned to member {}", m.member_id),
-            });
+        let counts = self.partitions.read();
+        for (tp, _) in offsets {
+            match counts.get(&tp.topic) {
+                None => {
+                    return Err(Error::UnknownTopic {
+                        topic: tp.topic.to_string(),
+                    })
+                }
+                Some(&n) if tp.partition.0 >= n => {
+                    return Err(Error::UnknownPartition {
+                        topic: tp.topic.to_string(),
+                        partition: tp.partition.0,
+                        partitions: n,
+                    })
+                }
+                Some(_) if !member.owned.contains(tp) => {
+                    return Err(Error::InvalidArgument {
+                        what: "offsets",
+                        reason: format!("{tp} is not assigned to member {}", m.member_id),
+                    })
+                }
+                Some(_) => {}
+            }
         }
+        drop(counts);
         self.offsets.commit(&m.group, offsets, self.clock.now())
     }
 
