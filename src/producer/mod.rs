@@ -1,0 +1,3 @@
+//! The producer: partitioning and batching of sends.
+
+pub(crate) mod partitioner;
