@@ -1,0 +1,3 @@
+//! Consumer groups: membership, assignment and committed offsets.
+
+pub(crate) mod assignor;
