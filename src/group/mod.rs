@@ -1,3 +1,4 @@
 //! Consumer groups: membership, assignment and committed offsets.
 
 pub(crate) mod assignor;
+pub(crate) mod offset_codec;
