@@ -62,6 +62,11 @@
 //!   ([`Batches::for_each_record`], [`RecordRef`], no allocation).
 //! - `checkpoint`, `fsutil`: versioned, checksummed metadata files, written
 //!   atomically; preallocation and directory fsync.
+//! - `producer`: choosing partitions as Kafka's Java producer does
+//!   ([`murmur2`], [`partition_for_key`], sticky partitioning of keyless
+//!   records).
+//! - `group`: consumer groups; the partition assignors ([`Assignor`]) and the
+//!   `__consumer_offsets` codec for committed offsets.
 //! - `config`, `clock`, `error`, `types`: [`PartitionConfig`], [`Clock`],
 //!   [`Error`], [`Offset`] and [`Timestamp`].
 #![deny(unsafe_code)]
