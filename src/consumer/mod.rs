@@ -83,7 +83,7 @@ pub trait RebalanceListener: Send {
 /// let records = consumer.poll(Duration::from_secs(5))?;
 /// assert_eq!(records[0].value.as_deref(), Some(&b"pizza"[..]));
 /// consumer.commit()?;
-/// # Ok::<(), moldau::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Consumer {
     log: Log,

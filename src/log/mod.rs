@@ -46,7 +46,7 @@ pub const MAX_PARTITIONS: u32 = 100_000;
 /// log.create_topic("orders", 3, None)?;
 /// assert_eq!(log.describe_topic("orders")?.partitions.len(), 3);
 /// log.close()?;
-/// # Ok::<(), moldau::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Log {
