@@ -99,6 +99,7 @@ pub use error::{Error, FormatError, Result};
 pub use group::assignor::Assignor;
 pub use group::{
     GroupDescription, MemberDescription, OffsetAndMetadata, PartitionLag, GROUP_ID_MAX_BYTES,
+    OFFSET_METADATA_MAX_BYTES,
 };
 pub use log::{
     CleanupPolicy, Log, LogConfig, PartitionDescription, TopicConfig, TopicDescription,

@@ -159,15 +159,14 @@ impl Consumer {
                 reason: "the consumer is subscribed to a group; unsubscribe first".into(),
             });
         }
-        let mut next = BTreeMap::new();
+        let mut opened = BTreeMap::new();
         for tp in partitions {
-            let a = match self.assigned.remove(tp) {
-                Some(a) => a,
-                None => self.open_partition(tp, None)?,
-            };
-            next.insert(tp.clone(), a);
+            if !self.assigned.contains_key(tp) {
+                opened.insert(tp.clone(), self.open_partition(tp, None)?);
+            }
         }
-        self.assigned = next;
+        self.assigned.retain(|tp, _| partitions.contains(tp));
+        self.assigned.append(&mut opened);
         self.manual = !self.assigned.is_empty();
         Ok(())
     }

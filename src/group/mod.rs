@@ -31,6 +31,9 @@ use offsets::OffsetStore;
 
 /// Longest group id accepted.
 pub const GROUP_ID_MAX_BYTES: usize = 255;
+/// Longest metadata string stored with a committed offset (Kafka's
+/// `offset.metadata.max.bytes`).
+pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
 
 /// Tracks consumer groups and their committed offsets.
 #[derive(Debug)]
@@ -301,6 +304,23 @@ impl GroupCoordinator {
             Some(member) if member.generation == generation => member,
             _ => return Err(stale(&g, m, generation)),
         };
+        for (_, om) in offsets {
+            if om.metadata.len() > OFFSET_METADATA_MAX_BYTES {
+                return Err(Error::InvalidArgument {
+                    what: "metadata",
+                    reason: format!(
+                        "{} bytes exceeds the limit of {OFFSET_METADATA_MAX_BYTES}",
+                        om.metadata.len()
+                    ),
+                });
+            }
+            if i64::try_from(om.offset.0).is_err() {
+                return Err(Error::InvalidArgument {
+                    what: "offset",
+                    reason: format!("{} does not fit Kafka's int64", om.offset),
+                });
+            }
+        }
         let counts = self.partitions.read();
         for (tp, _) in offsets {
             match counts.get(&tp.topic) {

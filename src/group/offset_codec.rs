@@ -286,24 +286,9 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// Kafka's unsigned varint (no zigzag): 7 bits per byte, low group
-    /// first, at most 5 bytes for 32 bits.
+    /// Kafka's unsigned varint (no zigzag), at most 5 bytes for 32 bits.
     fn unsigned_varint(&mut self) -> Result<u32, FormatError> {
-        let at = self.pos;
-        let mut value: u32 = 0;
-        for i in 0..5 {
-            let [b] = self.array()?;
-            if i == 4 && b > 0x0f {
-                // A continuation bit, or bits past 32, on the fifth byte.
-                return Err(FormatError::BadVarint(at as u64));
-            }
-            value |= u32::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        // The fifth byte either returned or failed the check above.
-        Err(FormatError::BadVarint(at as u64))
+        crate::record::varint::get_unsigned_varint(self.bytes, &mut self.pos)
     }
 
     /// Skips a tagged-field section. Version 4 defines no tagged fields, so

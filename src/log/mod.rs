@@ -18,7 +18,6 @@ pub use config::{CleanupPolicy, LogConfig, TopicConfig};
 pub(crate) use topics::{Partition, Topic};
 
 use crate::error::{Error, Result};
-use crate::fsutil;
 use crate::group::{GroupCoordinator, GroupDescription, OffsetAndMetadata};
 use crate::notify::Doorbell;
 use crate::partition::{self, PartitionLog};
@@ -113,7 +112,7 @@ impl Log {
         partition::create_dir(&dir)?;
         let lock = partition::lock_dir(&dir)?;
         let mut catalog = Catalog::read(&dir)?;
-        topics::remove_leftovers(&dir, &catalog)?;
+        topics::finish_deletions(&dir, &mut catalog)?;
         // The offsets topic's config follows the log's, whatever it was.
         let offsets_name = TopicName::new(OFFSETS_TOPIC)?;
         let offsets_config = config.offsets_topic_config();
@@ -198,6 +197,8 @@ impl Log {
                 topic: name.to_string(),
             });
         }
+        // A deletion that failed midway must not leave old data under the new topic.
+        topics::finish_deletions(&inner.dir, &mut catalog)?;
         let entry = CatalogEntry {
             name: name.clone(),
             id: catalog.next_id,
@@ -215,7 +216,7 @@ impl Log {
                 // Undo: the topic never existed.
                 catalog.topics.retain(|t| t.name != name);
                 catalog.write(&inner.dir)?;
-                remove_dirs(&inner.dir, &name, 0..partitions)?;
+                topics::remove_partitions(&inner.dir, &name, 0..partitions)?;
                 return Err(e);
             }
         };
@@ -240,7 +241,11 @@ impl Log {
             });
         };
         let mut next = catalog.clone();
-        next.topics.retain(|t| t.name != name);
+        let entry = next.topics.iter().position(|t| t.name == name);
+        if let Some(i) = entry {
+            let removed = next.topics.remove(i);
+            next.deleting.push(removed);
+        }
         // Once this is written the topic is gone; a crash from here on leaves
         // directories that the next open removes.
         next.write(&inner.dir)?;
@@ -252,7 +257,7 @@ impl Log {
             p.log.close_for_removal();
         }
         inner.groups.topic_deleted(&name)?;
-        remove_dirs(&inner.dir, &name, 0..parts.len() as u32)
+        topics::finish_deletions(&inner.dir, &mut catalog)
     }
 
     /// Grows topic `name` to `total` partitions (Kafka's CreatePartitions).
@@ -497,20 +502,13 @@ fn open_partitions(
         .collect()
 }
 
-fn remove_dirs(dir: &Path, name: &TopicName, parts: std::ops::Range<u32>) -> Result<()> {
-    for p in parts {
-        topics::remove_partition_dir(dir, &TopicPartition::new(name.clone(), p))?;
-    }
-    fsutil::sync_dir(dir)
-}
-
 fn spawn_maintenance(inner: Weak<Inner>, stop: Doorbell) -> Result<JoinHandle<()>> {
     let interval = inner
         .upgrade()
         .map(|i| i.config.maintenance_interval)
         .unwrap_or_default();
     std::thread::Builder::new()
-        .name("moldau-maintenance".into())
+        .name("moldau-maint".into())
         .spawn(move || loop {
             if stop.wait_timeout(interval) {
                 return;
@@ -525,5 +523,5 @@ fn spawn_maintenance(inner: Weak<Inner>, stop: Doorbell) -> Result<JoinHandle<()
                 _ => continue,
             }
         })
-        .map_err(|e| Error::io("spawn thread", Path::new("moldau-maintenance"), e))
+        .map_err(|e| Error::io("spawn thread", Path::new("moldau-maint"), e))
 }

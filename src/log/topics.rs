@@ -2,9 +2,11 @@
 //! its partitions.
 //!
 //! The catalog (`<data>/topics.checkpoint`) is the truth about which topics
-//! exist. It is written before partition directories are created and before
-//! they are removed, so a crash in between leaves either directories to
-//! create (done on open) or directories to remove (done on open).
+//! exist. It is written before partition directories are created, and a
+//! deleted topic moves to its `deleting` list before its directories are
+//! removed, so a crash in between leaves either directories to create or
+//! directories to remove, both finished by the next open. Directories the
+//! catalog does not name are never touched.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,8 @@ pub(crate) struct Catalog {
     /// deleted topic never reaches a new topic of the same name.
     pub(crate) next_id: u64,
     pub(crate) topics: Vec<CatalogEntry>,
+    /// Deleted topics whose directories may not all be removed yet.
+    pub(crate) deleting: Vec<CatalogEntry>,
 }
 
 /// One topic, as stored.
@@ -163,51 +167,83 @@ pub(crate) fn partition_dir(data: &Path, tp: &TopicPartition) -> PathBuf {
 }
 
 /// Removes a partition directory: renamed first, so that a crash midway
-/// leaves a directory `open` recognizes and finishes removing.
-pub(crate) fn remove_partition_dir(data: &Path, tp: &TopicPartition) -> Result<()> {
+/// leaves a name that says the removal is under way.
+fn remove_partition_dir(data: &Path, tp: &TopicPartition) -> Result<()> {
     let dir = partition_dir(data, tp);
-    if !dir.exists() {
-        return Ok(());
-    }
     let doomed = data.join(format!("{tp}{DELETE_SUFFIX}"));
-    fs::rename(&dir, &doomed).map_err(|e| Error::io("rename", &dir, e))?;
-    fs::remove_dir_all(&doomed).map_err(|e| Error::io("remove directory", &doomed, e))
-}
-
-/// Removes what a crash left behind: directories renamed for removal, and
-/// partition directories of topics (or partitions) the catalog no longer
-/// lists. Only directories holding a partition checkpoint are touched.
-pub(crate) fn remove_leftovers(data: &Path, catalog: &Catalog) -> Result<()> {
-    let expected: std::collections::HashSet<String> = catalog
-        .topics
-        .iter()
-        .flat_map(|t| (0..t.partitions).map(|p| TopicPartition::new(t.name.clone(), p).to_string()))
-        .collect();
-    let entries = fs::read_dir(data).map_err(|e| Error::io("list directory", data, e))?;
-    let mut removed = false;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list directory", data, e))?;
-        let path = entry.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        if !path.is_dir() {
-            continue;
-        }
-        // A half-removed directory may have lost its checkpoint already.
-        let doomed =
-            name.ends_with(DELETE_SUFFIX) || (is_partition_dir(&path) && !expected.contains(name));
-        if doomed {
-            fs::remove_dir_all(&path).map_err(|e| Error::io("remove directory", &path, e))?;
-            removed = true;
-        }
+    if dir.exists() {
+        fs::rename(&dir, &doomed).map_err(|e| Error::io("rename", &dir, e))?;
     }
-    if removed {
-        fsutil::sync_dir(data)?;
+    if doomed.exists() {
+        fs::remove_dir_all(&doomed).map_err(|e| Error::io("remove directory", &doomed, e))?;
     }
     Ok(())
 }
 
-fn is_partition_dir(path: &Path) -> bool {
-    path.join(crate::partition::CHECKPOINT_FILE).exists()
+/// Removes partitions `parts` of topic `name` and fsyncs the data directory.
+pub(crate) fn remove_partitions(
+    data: &Path,
+    name: &TopicName,
+    parts: std::ops::Range<u32>,
+) -> Result<()> {
+    for p in parts {
+        remove_partition_dir(data, &TopicPartition::new(name.clone(), p))?;
+    }
+    fsutil::sync_dir(data)
+}
+
+/// Finishes removing the topics a crash (or an I/O error) left in the
+/// catalog's `deleting` list, then records that they are gone.
+pub(crate) fn finish_deletions(data: &Path, catalog: &mut Catalog) -> Result<()> {
+    if catalog.deleting.is_empty() {
+        return Ok(());
+    }
+    for t in &catalog.deleting {
+        remove_partitions(data, &t.name, 0..t.partitions)?;
+    }
+    let mut next = catalog.clone();
+    next.deleting.clear();
+    next.write(data)?;
+    *catalog = next;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::config::TopicConfig;
+
+    #[test]
+    fn open_finishes_a_deletion_and_leaves_unknown_directories_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = |name: &str, partitions| CatalogEntry {
+            name: TopicName::new(name).unwrap(),
+            id: 0,
+            partitions,
+            config: TopicConfig::default(),
+        };
+        // What a crash midway through deleting "gone" leaves: the catalog
+        // says it is being deleted, one directory is half removed.
+        let mut catalog = Catalog {
+            next_id: 1,
+            topics: vec![entry("keep", 1)],
+            deleting: vec![entry("gone", 2)],
+        };
+        catalog.write(dir.path()).unwrap();
+        for d in ["keep-0", "gone-0", "gone-1.deleting", "stranger-0"] {
+            fs::create_dir(dir.path().join(d)).unwrap();
+            fs::write(dir.path().join(d).join("partition.checkpoint"), b"x").unwrap();
+        }
+        let mut catalog = Catalog::read(dir.path()).unwrap();
+        finish_deletions(dir.path(), &mut catalog).unwrap();
+        for (d, exists) in [
+            ("keep-0", true),
+            ("gone-0", false),
+            ("gone-1.deleting", false),
+            ("stranger-0", true),
+        ] {
+            assert_eq!(dir.path().join(d).exists(), exists, "{d}");
+        }
+        assert!(Catalog::read(dir.path()).unwrap().deleting.is_empty());
+    }
 }

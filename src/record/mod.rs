@@ -41,7 +41,7 @@ mod encode;
 mod header;
 #[cfg(test)]
 mod tests;
-mod varint;
+pub(crate) mod varint;
 
 use bytes::Bytes;
 

@@ -132,6 +132,13 @@ fn get_unsigned(
     Err(FormatError::BadVarint(start as u64))
 }
 
+/// Reads Kafka's unsigned varint (no zigzag; at most 5 bytes, 32 bits) at
+/// `*pos`, advancing it. Used by flexible-version schemas.
+pub(crate) fn get_unsigned_varint(buf: &[u8], pos: &mut usize) -> Result<u32, FormatError> {
+    // At most 32 bits, so the cast is lossless.
+    get_unsigned(buf, pos, 5, 32).map(|v| v as u32)
+}
+
 /// Reads an unsigned varint of one or two bytes at `*pos`, advancing it;
 /// `None` (and `*pos` unchanged) for anything longer or cut short.
 #[inline(always)]
