@@ -224,7 +224,7 @@ mod tests {
         };
         // What a crash midway through deleting "gone" leaves: the catalog
         // says it is being deleted, one directory is half removed.
-        let mut catalog = Catalog {
+        let catalog = Catalog {
             next_id: 1,
             topics: vec![entry("keep", 1)],
             deleting: vec![entry("gone", 2)],
