@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 pub use config::{AutoOffsetReset, ConsumerConfig};
 
+use crate::batches::RecordIter;
 use crate::error::{Error, Result};
 use crate::group::{JoinSpec, Membership, OffsetAndMetadata, SyncPlan};
 use crate::log::{Log, Partition, Topic, OFFSETS_TOPIC};
@@ -107,11 +108,24 @@ struct GroupState {
     topics: BTreeSet<TopicName>,
 }
 
+/// The rest of one read of a partition.
+struct Fetched {
+    records: RecordIter,
+    /// The offset after the last batch read.
+    next: Offset,
+}
+
 struct Assigned {
+    /// This consumer's own copy of the name, so that the reference counts
+    /// bumped for every record are not shared with other consumer threads.
+    name: TopicName,
     topic: Arc<Topic>,
     partition: Arc<Partition>,
     /// The next offset to read; `None` until resolved by the reset policy.
     position: Option<Offset>,
+    /// Records read but not yet returned; dropped whenever the position is
+    /// set from outside.
+    fetched: Option<Fetched>,
     paused: bool,
     _subscription: Subscription,
 }
@@ -246,7 +260,7 @@ impl Consumer {
         if offset < start || offset > end {
             return Err(Error::OffsetOutOfRange { offset, start, end });
         }
-        a.position = Some(offset);
+        a.seek_to(offset);
         Ok(())
     }
 
@@ -511,7 +525,7 @@ impl Consumer {
             }
             let tp = &active[(start + i) % n];
             if let Some(a) = self.assigned.get_mut(tp) {
-                a.fetch(tp, share.min(room), fetch_bytes, policy, &mut out)?;
+                a.fetch(share.min(room), fetch_bytes, policy, &mut out)?;
             }
         }
         Ok(out)
@@ -522,9 +536,11 @@ impl Consumer {
         let partition = topic.partition(tp.partition)?;
         let subscription = partition.log.subscribe(&self.bell);
         Ok(Assigned {
+            name: TopicName::new(tp.topic.as_str())?,
             topic,
             partition,
             position,
+            fetched: None,
             paused: false,
             _subscription: subscription,
         })
@@ -553,7 +569,8 @@ impl Consumer {
         }
         for tp in &tps {
             let a = self.assigned_mut(tp)?;
-            a.position = Some(to(&a.partition));
+            let offset = to(&a.partition);
+            a.seek_to(offset);
         }
         Ok(())
     }
@@ -570,6 +587,11 @@ impl Consumer {
 }
 
 impl Assigned {
+    fn seek_to(&mut self, offset: Offset) {
+        self.position = Some(offset);
+        self.fetched = None;
+    }
+
     /// The position, resolved by `policy` if unknown.
     fn resolve(&mut self, policy: AutoOffsetReset) -> Result<Offset> {
         if let Some(p) = self.position {
@@ -592,10 +614,12 @@ impl Assigned {
         }
     }
 
-    /// Appends up to `max` records from the position on to `out`.
+    /// Appends up to `max` records from the position on to `out`. Reads
+    /// `max_bytes` at a time and keeps what one poll does not take for the
+    /// next (as Kafka's consumer buffers a fetch), so small polls do not
+    /// re-read the same stretch of log.
     fn fetch(
         &mut self,
-        tp: &TopicPartition,
         max: usize,
         max_bytes: usize,
         policy: AutoOffsetReset,
@@ -603,45 +627,58 @@ impl Assigned {
     ) -> Result<()> {
         self.topic.check_live()?;
         let mut pos = self.resolve(policy)?;
-        if pos == self.partition.log.end_offset() {
-            return Ok(());
-        }
-        let batches = match self.partition.log.read(pos, max_bytes) {
-            Ok(b) => b,
-            Err(Error::OffsetOutOfRange { .. }) => {
-                // Retention or truncation moved the log past the position.
-                pos = self.reset(policy)?;
-                self.position = Some(pos);
-                self.partition.log.read(pos, max_bytes)
-            }
-            .map_err(|e| self.topic.map_err(e))?,
-            Err(e) => return Err(self.topic.map_err(e)),
-        };
         let mut taken = 0;
-        for r in batches.records() {
-            let r = r?;
-            if r.offset < pos {
-                continue;
-            }
-            pos = r.offset.plus(1);
-            out.push(ConsumerRecord {
-                topic: tp.topic.clone(),
-                partition: tp.partition,
-                offset: r.offset,
-                timestamp: r.timestamp,
-                key: r.key,
-                value: r.value,
-                headers: r.headers,
-            });
-            taken += 1;
-            if taken == max {
-                break;
-            }
-        }
-        if taken == 0 {
-            // Only records below the position (or none): skip past the batches.
-            if let Some(next) = batches.next_offset() {
-                pos = pos.max(next);
+        while taken < max {
+            let fetched = match &mut self.fetched {
+                Some(f) => f,
+                None => {
+                    if pos >= self.partition.log.end_offset() {
+                        break;
+                    }
+                    let batches = match self.partition.log.read(pos, max_bytes) {
+                        Ok(b) => b,
+                        Err(Error::OffsetOutOfRange { .. }) => {
+                            // Retention or truncation moved the log past the position.
+                            pos = self.reset(policy)?;
+                            self.position = Some(pos);
+                            continue;
+                        }
+                        Err(e) => return Err(self.topic.map_err(e)),
+                    };
+                    let Some(next) = batches.next_offset() else {
+                        break;
+                    };
+                    self.fetched.insert(Fetched {
+                        records: batches.records(),
+                        next,
+                    })
+                }
+            };
+            match fetched.records.next() {
+                Some(Ok(r)) if r.offset < pos => {}
+                Some(Ok(r)) => {
+                    pos = r.offset.plus(1);
+                    out.push(ConsumerRecord {
+                        topic: self.name.clone(),
+                        partition: self.partition.tp.partition,
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                        key: r.key,
+                        value: r.value,
+                        headers: r.headers,
+                    });
+                    taken += 1;
+                }
+                Some(Err(e)) => {
+                    self.fetched = None;
+                    self.position = Some(pos);
+                    return Err(e);
+                }
+                None => {
+                    // Past the fetched batches (and any gap inside them).
+                    pos = pos.max(fetched.next);
+                    self.fetched = None;
+                }
             }
         }
         self.position = Some(pos);
