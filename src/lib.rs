@@ -1,38 +1,46 @@
 //! moldau: an embeddable, Kafka-compatible, partitioned commit log.
 //!
-//! moldau keeps Apache Kafka's storage model inside one process: append-only
-//! segment files of Kafka record batches (RecordBatch v2, byte for byte) at
-//! increasing offsets, with memory-mapped sparse offset and time indexes,
-//! zero-copy reads, waiting for new data without spinning, fsync policies with
-//! group commit, and crash recovery that loses nothing acknowledged.
+//! moldau keeps Apache Kafka's storage and consumer model inside one
+//! process: topics split into partitions, append-only segment files of Kafka
+//! record batches (RecordBatch v2, byte for byte) at increasing offsets, with
+//! memory-mapped sparse offset and time indexes; producers with Kafka's
+//! partitioning; consumers that poll, seek and block for new data without
+//! spinning; consumer groups that share partitions and commit offsets
+//! durably; fsync policies with group commit, and crash recovery that loses
+//! nothing acknowledged.
 //!
 //! # Example
 //!
 //! ```
 //! use std::time::Duration;
-//! use moldau::{FlushPolicy, Offset, PartitionConfig, PartitionLog, Record};
+//! use moldau::{AutoOffsetReset, ConsumerConfig, Log, LogConfig, ProducerConfig, Record};
 //!
 //! # let tmp = tempfile::tempdir()?;
-//! let config = PartitionConfig { flush: FlushPolicy::Always, ..Default::default() };
-//! let log = PartitionLog::open(tmp.path().join("payments-0"), config)?;
+//! // One data directory: topics, consumer groups, committed offsets.
+//! let log = Log::open(tmp.path(), LogConfig::default())?;
+//! log.create_topic("payments", 3, None)?;
 //!
-//! // Durable when append returns: concurrent appenders share fsyncs.
-//! let first = log.append(&[
-//!     Record::new("42.00 EUR").with_key("alice"),
-//!     Record::new("13.37 EUR").with_key("bob").with_header("source", "web"),
-//! ])?;
-//! assert_eq!(first, Offset(0));
+//! // Keys pick partitions as Kafka's Java client does.
+//! let producer = log.producer(ProducerConfig::default())?;
+//! let sent = producer.send("payments", Record::new("42.00 EUR").with_key("alice"))?;
+//! println!("stored at partition {} offset {}", sent.partition, sent.offset);
 //!
-//! // Whole batches, zero-copy; records decode lazily, each batch CRC-checked.
-//! let batches = log.read(Offset(1), 64 * 1024)?;
-//! let bob = batches.records().next().unwrap()?;
-//! assert_eq!(bob.key.as_deref(), Some(&b"bob"[..]));
-//!
-//! // A reader can block until the next record arrives.
-//! assert!(!log.wait_for(log.end_offset(), Duration::from_millis(1))?);
+//! // A consumer group shares the partitions among its members and commits
+//! // offsets to the internal topic `__consumer_offsets`.
+//! let mut consumer = log.consumer(ConsumerConfig {
+//!     auto_offset_reset: AutoOffsetReset::Earliest,
+//!     ..ConsumerConfig::default()
+//! })?;
+//! consumer.subscribe("billing", &["payments"])?;
+//! let records = consumer.poll(Duration::from_secs(1))?;
+//! assert_eq!(records[0].key.as_deref(), Some(&b"alice"[..]));
+//! consumer.commit()?;
 //! log.close()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! One partition can also be used alone, as a [`PartitionLog`]: appends,
+//! zero-copy reads of whole batches, waiting, flush policies, truncation.
 //!
 //! # Feature flags
 //!
@@ -42,33 +50,38 @@
 //!
 //! # Layout
 //!
-//! - `record`: the byte format, Kafka RecordBatch v2; pure, no I/O (public:
-//!   [`record::Batch`], [`Record`], [`StoredRecord`]).
-//! - `segment`: one `.log` file with its `.index` and `.timeindex`; index
-//!   lookups and rebuilding.
-//! - `partition`: [`PartitionLog`], the ordered segments of one partition,
-//!   one file per concern: `append`, `read` (and waiting), `flush` with
-//!   `durability` (group commit), `recovery`, `truncate`.
+//! - `log`: [`Log`], one data directory: the topic catalog (`topics`),
+//!   [`LogConfig`] and [`TopicConfig`], the directory lock and the
+//!   maintenance thread.
 //! - `producer`: [`Producer`] (made by [`Log::producer`]) with
 //!   [`ProducerConfig`] and [`RecordMetadata`]; `partitioner` ([`murmur2`] and
 //!   [`partition_for_key`], as Kafka's Java client, and sticky partitions for
 //!   keyless records) and `combiner` (concurrent sends to one partition
 //!   become one batch).
-//! - `mmap`: the memory maps, the only module with `unsafe`; `prefault`:
-//!   the worker that faults in newly allocated log pages ahead of the writer.
-//! - `notify`: [`Doorbell`]s that partitions ring when their end moves.
+//! - `consumer`: [`Consumer`] (made by [`Log::consumer`]): assignment,
+//!   positions, polling, commits, [`RebalanceListener`].
+//! - `group`: the group coordinator (members, generations, convergence to
+//!   the target assignment, fencing), the assignors ([`Assignor`]), and
+//!   committed offsets (`offsets`, stored in `__consumer_offsets` with
+//!   `offset_codec`, Kafka's own record format).
+//! - `partition`: [`PartitionLog`], the ordered segments of one partition,
+//!   one file per concern: `append`, `read` (and waiting), `flush` with
+//!   `durability` (group commit), `recovery`, `truncate`.
+//! - `segment`: one `.log` file with its `.index` and `.timeindex`; index
+//!   lookups and rebuilding.
+//! - `record`: the byte format, Kafka RecordBatch v2; pure, no I/O (public:
+//!   [`record::Batch`], [`Record`], [`StoredRecord`]).
 //! - `batches`: [`Batches`], the zero-copy result of a read, with owned
 //!   records ([`Batches::records`], [`StoredRecord`]) or borrowed ones
 //!   ([`Batches::for_each_record`], [`RecordRef`], no allocation).
+//! - `mmap`: the memory maps, the only module with `unsafe`; `prefault`:
+//!   the worker that faults in newly allocated log pages ahead of the writer.
+//! - `notify`: [`Doorbell`]s that partitions ring when their end moves.
 //! - `checkpoint`, `fsutil`: versioned, checksummed metadata files, written
 //!   atomically; preallocation and directory fsync.
-//! - `producer`: choosing partitions as Kafka's Java producer does
-//!   ([`murmur2`], [`partition_for_key`], sticky partitioning of keyless
-//!   records).
-//! - `group`: consumer groups; the partition assignors ([`Assignor`]) and the
-//!   `__consumer_offsets` codec for committed offsets.
 //! - `config`, `clock`, `error`, `types`: [`PartitionConfig`], [`Clock`],
-//!   [`Error`], [`Offset`] and [`Timestamp`].
+//!   [`Error`], and the domain types [`Offset`], [`Timestamp`],
+//!   [`TopicName`], [`PartitionId`], [`TopicPartition`].
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
