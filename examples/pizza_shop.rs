@@ -154,10 +154,7 @@ fn main() -> Result<(), BoxError> {
     // The temporary directory is removed when `_tmp` drops, after the log closes.
     let (_tmp, dir) = match std::env::var_os("MOLDAU_DATA_DIR") {
         // Absolute, as `Log::open` cannot fsync the parent "" of a bare relative name.
-        Some(d) => (
-            None,
-            std::path::absolute(PathBuf::from(d).join("pizza-shop"))?,
-        ),
+        Some(d) => (None, PathBuf::from(d).join("pizza-shop")),
         None => {
             let tmp = tempfile::Builder::new().prefix("pizza-shop").tempdir()?;
             let dir = tmp.path().to_path_buf();

@@ -10,7 +10,7 @@
 //! resumes at its committed offsets, so it reads only the new 200,000.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -40,8 +40,6 @@ fn main() -> Result<(), BoxError> {
         .map_or_else(|| PathBuf::from("./moldau-data"), PathBuf::from);
     // Absolute: `Log::open` of a new directory fsyncs its parent, which for a
     // bare relative name like `moldau-data` is "" and fails.
-    let data_dir = std::path::absolute(data_dir)?;
-    move_aside_old_quickstart(&data_dir)?;
     let log = Log::open(&data_dir, LogConfig::default())?;
     println!("opened log in {}", data_dir.display());
 
@@ -71,35 +69,6 @@ fn main() -> Result<(), BoxError> {
     println!(
         "closed cleanly after {:.2}s; run again to add {EVENTS} more",
         started.elapsed().as_secs_f64()
-    );
-    Ok(())
-}
-
-/// The quickstart of moldau 0.0 kept a bare partition log in
-/// `<data>/quickstart-0`. `Log::open` removes partition directories its
-/// catalog does not list, so that one is moved next to the data directory.
-fn move_aside_old_quickstart(data_dir: &Path) -> Result<(), BoxError> {
-    let old = data_dir.join("quickstart-0");
-    if !old.is_dir() {
-        return Ok(());
-    }
-    let mut moved = data_dir.as_os_str().to_owned();
-    moved.push(".quickstart-0.old");
-    let moved = PathBuf::from(moved);
-    if moved.exists() {
-        return Err(format!(
-            "{} holds an old quickstart partition log, and {} exists too; \
-             remove one of them and run again",
-            old.display(),
-            moved.display()
-        )
-        .into());
-    }
-    std::fs::rename(&old, &moved)?;
-    println!(
-        "moved the old quickstart's partition log from {} to {}",
-        old.display(),
-        moved.display()
     );
     Ok(())
 }

@@ -79,7 +79,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     };
     write().map_err(|e| Error::io("write", &tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    sync_dir(parent_dir(path))
 }
 
 /// Removes a file; a file that is already gone is not an error.
@@ -87,5 +87,14 @@ pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("remove", path, e)),
         _ => Ok(()),
+    }
+}
+
+/// The directory holding `path`: `.` for a bare relative name, whose parent
+/// is the empty path.
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     }
 }

@@ -1,4 +1,6 @@
-//! The moldau read loops shared by `benches/read.rs` and `benches/compare.rs`.
+//! The moldau read loops shared by `benches/read.rs`, `benches/compare.rs`
+//! and `benches/consumer.rs`.
+#![allow(dead_code, reason = "each bench uses a different subset")]
 
 use std::ops::ControlFlow;
 

@@ -419,12 +419,7 @@ pub(crate) fn create_dir(dir: &Path) -> Result<()> {
         return Ok(());
     }
     fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-    // A bare relative name ("data") has the empty path as its parent.
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    fsutil::sync_dir(parent)?;
+    fsutil::sync_dir(fsutil::parent_dir(dir))?;
     Ok(())
 }
 
