@@ -429,12 +429,22 @@ impl PoolListener {
 }
 
 impl RebalanceListener for PoolListener {
-    fn on_partitions_revoked(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    fn on_partitions_revoked(
+        &mut self,
+        _: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> moldau::Result<()> {
         self.report(false, partitions);
+        Ok(())
     }
 
-    fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    fn on_partitions_assigned(
+        &mut self,
+        _: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> moldau::Result<()> {
         self.report(true, partitions);
+        Ok(())
     }
 }
 

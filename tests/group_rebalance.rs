@@ -129,17 +129,23 @@ fn a_member_that_stops_polling_is_removed_and_fenced() {
 struct Recorder(Arc<Mutex<Vec<String>>>);
 
 impl RebalanceListener for Recorder {
-    fn on_partitions_revoked(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
-        self.0
-            .lock()
-            .unwrap()
-            .push(format!("revoked {}", names(partitions)));
+    fn on_partitions_revoked(
+        &mut self,
+        _: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> moldau::Result<()> {
+        let event = format!("revoked {}", names(partitions));
+        self.0.lock().unwrap().push(event);
+        Ok(())
     }
-    fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
-        self.0
-            .lock()
-            .unwrap()
-            .push(format!("assigned {}", names(partitions)));
+    fn on_partitions_assigned(
+        &mut self,
+        _: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> moldau::Result<()> {
+        let event = format!("assigned {}", names(partitions));
+        self.0.lock().unwrap().push(event);
+        Ok(())
     }
 }
 
@@ -245,4 +251,56 @@ fn bad_subscriptions_are_refused() {
         Err(Error::UnknownPartition { .. })
     ));
     assert_eq!(log.committed("g", &foreign).unwrap(), None);
+}
+
+/// Commits what it processed when partitions are revoked, through the
+/// consumer it is handed, as Kafka's documentation recommends.
+struct CommitOnRevoke;
+
+impl RebalanceListener for CommitOnRevoke {
+    fn on_partitions_revoked(
+        &mut self,
+        consumer: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> moldau::Result<()> {
+        let mut offsets = Vec::new();
+        for tp in partitions {
+            offsets.push((tp.clone(), OffsetAndMetadata::new(consumer.position(tp)?)));
+        }
+        consumer.commit_offsets(&offsets)
+    }
+}
+
+#[test]
+fn a_listener_can_commit_on_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), None);
+    log.create_topic("a", 2, None).unwrap();
+    let producer = log.producer(moldau::ProducerConfig::default()).unwrap();
+    for p in 0..2 {
+        for _ in 0..5 {
+            producer
+                .send_to("a", moldau::PartitionId(p), moldau::Record::new("x"))
+                .unwrap();
+        }
+    }
+    let mut c1 = log
+        .consumer(ConsumerConfig {
+            enable_auto_commit: false,
+            auto_offset_reset: moldau::AutoOffsetReset::Earliest,
+            ..ConsumerConfig::default()
+        })
+        .unwrap();
+    c1.set_rebalance_listener(CommitOnRevoke);
+    c1.subscribe("g", &["a"]).unwrap();
+    let mut read = 0;
+    while read < 10 {
+        read += c1.poll(Duration::from_secs(5)).unwrap().len();
+    }
+    let mut c2 = member(&log, Assignor::Range, &["a"]);
+    settle(&mut [&mut c1, &mut c2], &all_partitions(&[("a", 2)]));
+    for p in 0..2 {
+        let tp = TopicPartition::new(moldau::TopicName::new("a").unwrap(), p);
+        assert_eq!(log.committed("g", &tp).unwrap().unwrap().offset, Offset(5));
+    }
 }

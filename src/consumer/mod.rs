@@ -48,19 +48,35 @@ pub struct ConsumerRecord {
 /// revoked, and the rest keep being consumed.
 pub trait RebalanceListener: Send {
     /// Partitions are about to be taken away; the consumer still owns them,
-    /// so this is the place to commit what was processed.
-    fn on_partitions_revoked(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
+    /// so this is the place to commit what was processed. An error is
+    /// returned by the `poll` that ran the callback (the partitions are
+    /// released all the same).
+    fn on_partitions_revoked(
+        &mut self,
+        consumer: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> Result<()> {
         let _ = (consumer, partitions);
+        Ok(())
     }
     /// Partitions were assigned; their positions are the committed offsets.
-    fn on_partitions_assigned(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
+    fn on_partitions_assigned(
+        &mut self,
+        consumer: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> Result<()> {
         let _ = (consumer, partitions);
+        Ok(())
     }
     /// The member was removed from the group (it did not poll within
     /// `max_poll_interval`); its partitions already have other owners and
     /// commits for them fail. Calls `on_partitions_revoked` unless overridden.
-    fn on_partitions_lost(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
-        self.on_partitions_revoked(consumer, partitions);
+    fn on_partitions_lost(
+        &mut self,
+        consumer: &mut Consumer,
+        partitions: &[TopicPartition],
+    ) -> Result<()> {
+        self.on_partitions_revoked(consumer, partitions)
     }
 }
 
@@ -401,18 +417,19 @@ impl Consumer {
             Err(Error::StaleGeneration { .. }) => return self.rejoin(),
             Err(e) => return Err(e),
         };
-        if let Err(e) = self.release(&plan.revoke) {
-            match e {
-                Error::StaleGeneration { .. } => return self.rejoin(),
-                e => return Err(e),
-            }
+        let released = self.release(&plan.revoke);
+        if let Err(Error::StaleGeneration { .. }) = released {
+            return self.rejoin();
         }
         let taken = match groups.complete_sync(&membership, &plan) {
             Ok(t) => t,
             Err(Error::StaleGeneration { .. }) => return self.rejoin(),
             Err(e) => return Err(e),
         };
-        self.take(&membership, &plan, &taken)
+        // A failed commit or callback is reported once the assignment moved
+        // on, so the next poll does not revoke the same partitions again.
+        let took = self.take(&membership, &plan, &taken);
+        released.and(took)
     }
 
     fn take(&mut self, m: &Membership, plan: &SyncPlan, taken: &[TopicPartition]) -> Result<()> {
@@ -424,10 +441,10 @@ impl Consumer {
             let a = self.open_partition(tp, committed.map(|c| c.offset))?;
             self.assigned.insert(tp.clone(), a);
         }
-        if !taken.is_empty() {
-            self.with_listener(|l, c| l.on_partitions_assigned(c, taken));
+        match taken.is_empty() {
+            true => Ok(()),
+            false => self.with_listener(|l, c| l.on_partitions_assigned(c, taken)),
         }
-        Ok(())
     }
 
     /// Commits (under auto-commit) and runs the revoke callback for
@@ -441,11 +458,11 @@ impl Consumer {
             let offsets = self.positions(Some(partitions));
             result = self.commit_offsets(&offsets);
         }
-        self.with_listener(|l, c| l.on_partitions_revoked(c, partitions));
+        let called = self.with_listener(|l, c| l.on_partitions_revoked(c, partitions));
         for tp in partitions {
             self.assigned.remove(tp);
         }
-        result
+        result.and(called)
     }
 
     /// The member was removed from its group: its partitions are lost (no
@@ -455,18 +472,25 @@ impl Consumer {
             return Ok(());
         };
         let lost: Vec<_> = self.assigned.keys().cloned().collect();
-        if !lost.is_empty() {
-            self.with_listener(|l, c| l.on_partitions_lost(c, &lost));
-        }
+        let called = match lost.is_empty() {
+            true => Ok(()),
+            false => self.with_listener(|l, c| l.on_partitions_lost(c, &lost)),
+        };
         self.assigned.clear();
-        self.join(&g.membership.group, g.topics)
+        self.join(&g.membership.group, g.topics)?;
+        called
     }
 
-    fn with_listener(&mut self, f: impl FnOnce(&mut dyn RebalanceListener, &mut Consumer)) {
-        if let Some(mut l) = self.listener.take() {
-            f(l.as_mut(), self);
-            self.listener.get_or_insert(l);
-        }
+    fn with_listener(
+        &mut self,
+        f: impl FnOnce(&mut dyn RebalanceListener, &mut Consumer) -> Result<()>,
+    ) -> Result<()> {
+        let Some(mut l) = self.listener.take() else {
+            return Ok(());
+        };
+        let result = f(l.as_mut(), self);
+        self.listener.get_or_insert(l);
+        result
     }
 
     fn maybe_auto_commit(&mut self) -> Result<()> {
