@@ -99,7 +99,7 @@ pub struct RecordMetadata {
 /// // The partition Kafka's Java client would choose for the key.
 /// assert_eq!(Some(sent.partition), moldau::partition_for_key(b"alice", 3));
 /// log.close()?;
-/// # Ok::<(), moldau::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Producer {
