@@ -5,9 +5,9 @@
 mod producer_common;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Barrier};
+use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moldau::{FlushPolicy, Log, LogConfig, Producer, ProducerConfig, Record, TopicConfig};
 use producer_common::read_batches;
@@ -128,4 +128,47 @@ fn with_linger_a_send_waits_to_be_combined_with_others() {
         mixed,
         "no batch holds more than one thread's records: {batches:?}"
     );
+}
+
+#[test]
+fn fast_concurrent_sends_all_complete() {
+    // Regression guard for the combiner's lock-free idle path: with appends
+    // this short, senders keep switching between appending at once and
+    // queueing; a lost wake-up would leave a sender waiting forever.
+    const THREADS: u64 = 8;
+    const SENDS: u64 = 5000;
+    let tmp = tempfile::tempdir().unwrap();
+    let log = Log::open(tmp.path(), LogConfig::default()).unwrap();
+    log.create_topic("events", 2, None).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    let (tx, rx) = mpsc::channel();
+    for t in 0..THREADS {
+        let producer = producer.clone();
+        let tx = tx.clone();
+        thread::spawn(move || {
+            let mut last = [None; 2];
+            for i in 0..SENDS {
+                let p = moldau::PartitionId((i % 2) as u32);
+                let sent = producer
+                    .send_to("events", p, Record::new(format!("{t}-{i}")))
+                    .unwrap();
+                let prev = last[p.0 as usize].replace(sent.offset);
+                assert!(prev < Some(sent.offset));
+            }
+            tx.send(t).unwrap();
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for _ in 0..THREADS {
+        let left = deadline.saturating_duration_since(Instant::now());
+        rx.recv_timeout(left).expect("a sender hung");
+    }
+    let ends: u64 = log
+        .describe_topic("events")
+        .unwrap()
+        .partitions
+        .iter()
+        .map(|p| p.end_offset.0)
+        .sum();
+    assert_eq!(ends, THREADS * SENDS);
 }

@@ -10,7 +10,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -89,6 +89,9 @@ pub(crate) struct Topic {
     /// The partitions in order. Replaced whole when partitions are added, so
     /// readers hold the lock only for an `Arc` copy.
     partitions: RwLock<Arc<[Arc<Partition>]>>,
+    /// The length of `partitions`, stored after it grows: producers check it
+    /// on every send, with a load rather than the lock.
+    count: AtomicU32,
     /// Set when the topic is deleted; handles that still exist see it.
     deleted: AtomicBool,
 }
@@ -98,6 +101,7 @@ impl Topic {
         Topic {
             name: entry.name.clone(),
             config: entry.config.clone(),
+            count: AtomicU32::new(partitions.len() as u32),
             partitions: RwLock::new(partitions.into()),
             deleted: AtomicBool::new(false),
         }
@@ -110,7 +114,7 @@ impl Topic {
 
     /// Number of partitions.
     pub(crate) fn partition_count(&self) -> u32 {
-        self.partitions.read().len() as u32
+        self.count.load(Ordering::Acquire)
     }
 
     /// Partition `p`, or [`Error::UnknownPartition`] / [`Error::UnknownTopic`].
@@ -130,6 +134,7 @@ impl Topic {
     pub(crate) fn add_partitions(&self, more: Vec<Arc<Partition>>) {
         let mut parts = self.partitions.write();
         let all: Vec<_> = parts.iter().cloned().chain(more).collect();
+        self.count.store(all.len() as u32, Ordering::Release);
         *parts = all.into();
     }
 

@@ -10,6 +10,7 @@
 //! `linger.ms`) before appending.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -37,8 +38,19 @@ pub(crate) fn approx_size(r: &Record) -> usize {
 /// The sends queued on one partition.
 #[derive(Debug, Default)]
 pub(crate) struct Combiner {
-    /// Queued records, outcomes and whether an append is running. Held only
-    /// to push, take or hand out; never during the append itself.
+    /// An append (or a lingering leader) is running. Taken with a
+    /// compare-exchange, so an idle partition's sender appends without
+    /// taking `state`: the two lock round trips it would cost are a large
+    /// share of a one-record append.
+    busy: AtomicBool,
+    /// Records in `state.queue`, readable without the lock. Stored after
+    /// each change of the queue; together with `busy` (both `SeqCst`) it
+    /// makes sure a queued record always has a leader: a sender that queues
+    /// and then sees `busy` set is woken by the sender that clears it, which
+    /// loads `waiting` after clearing.
+    waiting: AtomicUsize,
+    /// Queued records and outcomes. Held only to push, take or hand out;
+    /// never during the append itself.
     state: Mutex<State>,
     /// Wakes senders when a batch completes or leadership is free.
     done: Condvar,
@@ -51,8 +63,6 @@ struct State {
     queue: VecDeque<Queued>,
     queued_bytes: usize,
     next_ticket: u64,
-    /// An append (or a lingering leader) is running.
-    busy: bool,
     /// Outcomes of queued records whose batch finished: their offset, or the
     /// record handed back to be appended alone after the batch failed.
     outcomes: HashMap<u64, Outcome>,
@@ -88,15 +98,13 @@ impl Combiner {
         record: Record,
         limits: BatchLimits,
     ) -> Result<Offset> {
-        let mut st = self.state.lock();
-        if !st.busy && st.queue.is_empty() && limits.linger.is_zero() {
+        if limits.linger.is_zero() && self.waiting.load(SeqCst) == 0 && self.acquire() {
             // Idle partition: append now.
-            st.busy = true;
-            drop(st);
             let result = log.append(std::slice::from_ref(&record));
-            self.release(self.state.lock());
+            self.release();
             return result;
         }
+        let mut st = self.state.lock();
         let ticket = st.next_ticket;
         st.next_ticket += 1;
         let bytes = approx_size(&record);
@@ -106,6 +114,7 @@ impl Combiner {
             bytes,
             record,
         });
+        self.waiting.store(st.queue.len(), SeqCst);
         if st.queued_bytes >= limits.batch_size {
             self.filled.notify_one();
         }
@@ -120,7 +129,9 @@ impl Combiner {
                 }
                 None => {}
             }
-            if !st.busy {
+            // An empty queue without an outcome means this record is in the
+            // running batch, whose leader holds `busy`.
+            if !st.queue.is_empty() && self.acquire() {
                 st = self.lead(st, log, limits);
                 continue;
             }
@@ -129,14 +140,13 @@ impl Combiner {
     }
 
     /// Appends one batch of queued records as the leader and records each
-    /// outcome. Called with the state locked and no append running.
+    /// outcome. Called with the state locked and `busy` taken by this sender.
     fn lead<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
         log: &PartitionLog,
         limits: BatchLimits,
     ) -> MutexGuard<'a, State> {
-        st.busy = true;
         if !limits.linger.is_zero() {
             let deadline = Instant::now() + limits.linger;
             while st.queued_bytes < limits.batch_size {
@@ -158,6 +168,7 @@ impl Combiner {
             tickets.push(q.ticket);
             records.push(q.record);
         }
+        self.waiting.store(st.queue.len(), SeqCst);
         drop(st);
         let result = log.append(&records);
         let mut st = self.state.lock();
@@ -175,15 +186,25 @@ impl Combiner {
                 }
             }
         }
-        st.busy = false;
+        self.busy.store(false, SeqCst);
         self.done.notify_all();
         st
     }
 
+    /// Takes `busy`; false if another sender has it.
+    fn acquire(&self) -> bool {
+        self.busy
+            .compare_exchange(false, true, SeqCst, SeqCst)
+            .is_ok()
+    }
+
     /// Ends an append run outside the queue; wakes queued senders to lead.
-    fn release(&self, mut st: MutexGuard<'_, State>) {
-        st.busy = false;
-        if !st.queue.is_empty() {
+    fn release(&self) {
+        self.busy.store(false, SeqCst);
+        if self.waiting.load(SeqCst) > 0 {
+            // Under the lock: a sender that saw `busy` set is then already
+            // waiting on `done`, and gets this notification.
+            let _st = self.state.lock();
             self.done.notify_all();
         }
     }

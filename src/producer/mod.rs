@@ -6,20 +6,20 @@
 //! one batch. It caches the topics it sends to, so a send allocates nothing
 //! beyond what the append itself needs.
 
+mod cache;
 mod combiner;
 pub(crate) mod partitioner;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
-
+use cache::{TopicCache, TopicState};
 pub(crate) use combiner::{approx_size, BatchLimits, Combiner};
-use partitioner::{partition_for_key, StickyPartitioner};
+use partitioner::partition_for_key;
 
 use crate::error::{Error, Result};
-use crate::log::{Log, Partition, Topic, OFFSETS_TOPIC};
+use crate::log::{Log, Partition, Topic};
 use crate::record::{self, Record};
 use crate::types::{Offset, PartitionId, Timestamp, TopicName};
 
@@ -110,17 +110,8 @@ pub struct Producer {
 struct Shared {
     log: Log,
     limits: BatchLimits,
-    /// The topics sent to, by name. Read-locked by every send for a lookup
-    /// and an `Arc` copy; write-locked only to add an entry or replace one
-    /// whose topic was deleted. Never held across an append.
-    topics: RwLock<HashMap<TopicName, Arc<TopicState>>>,
-}
-
-/// A cached topic and the sticky partition of its keyless records.
-#[derive(Debug)]
-struct TopicState {
-    topic: Arc<Topic>,
-    sticky: StickyPartitioner,
+    /// The topics sent to.
+    topics: TopicCache,
 }
 
 impl Log {
@@ -137,7 +128,7 @@ impl Log {
                     batch_size: config.batch_size,
                     linger: config.linger,
                 },
-                topics: RwLock::new(HashMap::new()),
+                topics: TopicCache::new(config.batch_size),
             }),
         })
     }
@@ -161,10 +152,8 @@ impl Producer {
     /// partition. On error nothing is appended.
     pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
         let state = self.inner.topic_state(topic)?;
-        let parts = state.topic.partitions();
-        let p = state.pick(&record, parts.len())?;
-        let part = nth(&state.topic, &parts, p)?;
-        self.inner.send_one(&state.topic, part, record)
+        let p = state.pick(&record)?;
+        self.inner.send_one(&state.topic, state.nth(p)?, record)
     }
 
     /// Sends `record` to partition `partition` of `topic`.
@@ -208,10 +197,9 @@ impl Producer {
                 });
             }
         }
-        let parts = topic.partitions();
         let mut partitions = Vec::with_capacity(records.len());
         for r in &records {
-            partitions.push(state.pick(r, parts.len())?);
+            partitions.push(state.pick(r)?);
         }
         // Each partition's records with their input positions, in input order.
         let mut groups: BTreeMap<PartitionId, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
@@ -222,7 +210,7 @@ impl Producer {
         }
         let mut offsets = vec![Offset(0); partitions.len()];
         for (p, (idx, recs)) in groups {
-            let part = nth(topic, &parts, p)?;
+            let part = state.nth(p)?;
             let mut done = 0;
             for chunk in Chunks::new(&recs, self.inner.limits.batch_size) {
                 let base = part.log.append(chunk).map_err(|e| topic.map_err(e))?;
@@ -252,8 +240,7 @@ impl Producer {
     /// this adds only durability. Deleted topics are skipped.
     pub fn flush(&self) -> Result<()> {
         self.inner.log.inner.check_open()?;
-        let states: Vec<_> = self.inner.topics.read().values().cloned().collect();
-        for state in states {
+        for state in self.inner.topics.all() {
             let topic = &state.topic;
             if topic.check_live().is_err() {
                 continue;
@@ -270,39 +257,9 @@ impl Producer {
 }
 
 impl Shared {
-    /// The cached state of `name`, looked up (again) if it is not cached or
-    /// its topic was deleted.
+    /// The cached state of topic `name`.
     fn topic_state(&self, name: &str) -> Result<Arc<TopicState>> {
-        self.log.inner.check_open()?;
-        if let Some(state) = self.topics.read().get(name) {
-            if state.topic.check_live().is_ok() {
-                return Ok(Arc::clone(state));
-            }
-        }
-        self.refresh(name)
-    }
-
-    /// Looks `name` up in the log and caches it; forgets deleted topics.
-    fn refresh(&self, name: &str) -> Result<Arc<TopicState>> {
-        let name = TopicName::new(name)?;
-        if name.as_str() == OFFSETS_TOPIC {
-            return Err(Error::InvalidTopic {
-                name: name.to_string(),
-                reason: "is internal to moldau".into(),
-            });
-        }
-        let mut topics = self.topics.write();
-        topics.retain(|_, s| s.topic.check_live().is_ok());
-        // Another sender may have refreshed it while we waited for the lock.
-        if let Some(state) = topics.get(&name) {
-            return Ok(Arc::clone(state));
-        }
-        let state = Arc::new(TopicState {
-            topic: self.log.inner.topic(&name)?,
-            sticky: StickyPartitioner::new(self.limits.batch_size),
-        });
-        topics.insert(name, Arc::clone(&state));
-        Ok(state)
+        self.topics.get(&self.log, name)
     }
 
     /// Stamps `record` and appends it to `part` of `topic` through the
@@ -332,34 +289,34 @@ impl Shared {
 }
 
 impl TopicState {
-    /// The partition for `record` among `partitions`: by key, or sticky.
-    fn pick(&self, record: &Record, partitions: usize) -> Result<PartitionId> {
-        let count = u32::try_from(partitions).unwrap_or(u32::MAX);
+    /// The partition for `record`: by key, or sticky.
+    fn pick(&self, record: &Record) -> Result<PartitionId> {
+        let count = u32::try_from(self.parts.len()).unwrap_or(u32::MAX);
         let p = match record.key.as_deref() {
             Some(key) => partition_for_key(key, count),
             None if count > 0 => Some(self.sticky.partition(count, approx_size(record))),
             None => None,
         };
-        // Only a topic with no partitions has none to pick; topics have at
-        // least one, but a wrong count must not panic.
-        p.ok_or_else(|| Error::UnknownPartition {
-            topic: self.topic.name.to_string(),
-            partition: 0,
-            partitions: count,
-        })
+        // Topics have at least one partition; were one to have none, that
+        // is an unknown partition, not a panic.
+        p.ok_or_else(|| self.unknown_partition(PartitionId(0)))
     }
-}
 
-/// Partition `p` of `parts`, a copy of `topic`'s partitions.
-fn nth<'a>(topic: &Topic, parts: &'a [Arc<Partition>], p: PartitionId) -> Result<&'a Partition> {
-    parts
-        .get(p.0 as usize)
-        .map(|part| &**part)
-        .ok_or_else(|| Error::UnknownPartition {
-            topic: topic.name.to_string(),
+    /// Partition `p`, or [`Error::UnknownPartition`].
+    fn nth(&self, p: PartitionId) -> Result<&Partition> {
+        self.parts
+            .get(p.0 as usize)
+            .map(|part| &**part)
+            .ok_or_else(|| self.unknown_partition(p))
+    }
+
+    fn unknown_partition(&self, p: PartitionId) -> Error {
+        Error::UnknownPartition {
+            topic: self.topic.name.to_string(),
             partition: p.0,
-            partitions: u32::try_from(parts.len()).unwrap_or(u32::MAX),
-        })
+            partitions: u32::try_from(self.parts.len()).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 /// Splits records into runs of at most `batch_size` estimated bytes, each
