@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use moldau::{
-    FlushPolicy, Log, LogConfig, PartitionConfig, PartitionLog, Producer, ProducerConfig, Record,
+    partition_for_key, FlushPolicy, Log, LogConfig, PartitionConfig, PartitionLog, Producer,
+    ProducerConfig, Record,
 };
 use tempfile::TempDir;
 
@@ -111,6 +112,42 @@ impl Target for Append {
     }
 }
 
+/// The threaded baseline: four bare partition logs, written by key as a
+/// producer would (`partition_for_key`), without a combiner.
+struct Append4(Arc<Vec<PartitionLog>>, Bytes, Vec<Bytes>);
+
+impl Target for Append4 {
+    fn open(dir: &Path) -> Self {
+        let logs = (0..4)
+            .map(|p| {
+                let config = PartitionConfig {
+                    flush: FlushPolicy::Never,
+                    ..PartitionConfig::default()
+                };
+                PartitionLog::open(dir.join(format!("t-{p}")), config).expect("open")
+            })
+            .collect();
+        Append4(Arc::new(logs), value(), keys())
+    }
+    fn write(&self, i: u64) {
+        let key = self.2[i as usize % KEYS].clone();
+        append_keyed(&self.0, Record::new(self.1.clone()).with_key(key));
+    }
+    fn close(self) {
+        for l in self.0.iter() {
+            l.close().expect("close");
+        }
+    }
+}
+
+fn append_keyed(logs: &[PartitionLog], record: Record) {
+    let key = record.key.as_deref().expect("keyed");
+    let p = partition_for_key(key, logs.len() as u32).expect("partitions");
+    logs[p.0 as usize]
+        .append(std::slice::from_ref(&record))
+        .expect("append");
+}
+
 /// `send` of a keyless record to a 1-partition topic.
 struct SendKeyless(Log, Producer, Bytes);
 
@@ -176,38 +213,30 @@ fn bench(c: &mut Criterion) {
     let mut keyed: Option<Fresh<SendKeyed>> = None;
     group.bench_function("send/keyed-4p", |b| b.iter_custom(|n| run(&mut keyed, n)));
 
-    // Each thread sends its share of keyed records through a clone of one
-    // producer; the threads start together and the time is until the last
-    // one finishes.
+    // Each thread writes its share of keyed records (through a clone of one
+    // producer, or straight into the bare logs for the baseline); the
+    // threads start together and the time is until the last one finishes.
+    let mut appends4: Option<Fresh<Append4>> = None;
+    group.bench_function(BenchmarkId::new("append-threads/keyed-4p", THREADS), |b| {
+        b.iter_custom(|iters| {
+            let fresh = current(&mut appends4);
+            let (logs, value) = (Arc::clone(&fresh.target.0), fresh.target.1.clone());
+            let elapsed = threaded(iters, &fresh.target.2, move |record| {
+                append_keyed(&logs, Record::new(value.clone()).with_key(record))
+            });
+            fresh.written += iters;
+            elapsed
+        });
+    });
     let mut threads: Option<Fresh<SendKeyed>> = None;
     group.bench_function(BenchmarkId::new("send-threads/keyed-4p", THREADS), |b| {
         b.iter_custom(|iters| {
             let fresh = current(&mut threads);
-            let barrier = Arc::new(Barrier::new(THREADS as usize + 1));
-            let senders: Vec<_> = (0..THREADS)
-                .map(|t| {
-                    let producer = fresh.target.1.clone();
-                    let value = fresh.target.2.clone();
-                    let keys = fresh.target.3.clone();
-                    let barrier = Arc::clone(&barrier);
-                    // Split `iters` evenly; the first threads take the remainder.
-                    let n = iters / THREADS + u64::from(t < iters % THREADS);
-                    thread::spawn(move || {
-                        barrier.wait();
-                        for i in 0..n as usize {
-                            let key = keys[(i * THREADS as usize + t as usize) % KEYS].clone();
-                            let record = Record::new(value.clone()).with_key(key);
-                            producer.send("t", record).expect("send");
-                        }
-                    })
-                })
-                .collect();
-            barrier.wait();
-            let start = Instant::now();
-            for s in senders {
-                s.join().expect("sender");
-            }
-            let elapsed = start.elapsed();
+            let (producer, value) = (fresh.target.1.clone(), fresh.target.2.clone());
+            let elapsed = threaded(iters, &fresh.target.3, move |key| {
+                let record = Record::new(value.clone()).with_key(key);
+                producer.send("t", record).expect("send");
+            });
             fresh.written += iters;
             elapsed
         });
@@ -226,6 +255,38 @@ fn bench(c: &mut Criterion) {
     if let Some(f) = threads {
         f.target.close();
     }
+    if let Some(f) = appends4 {
+        f.target.close();
+    }
+}
+
+/// Runs `write` for `iters` keys (cycling through `keys`) split over
+/// `THREADS` threads started together; the time until the last finishes.
+fn threaded(
+    iters: u64,
+    keys: &[Bytes],
+    write: impl Fn(Bytes) + Clone + Send + 'static,
+) -> Duration {
+    let barrier = Arc::new(Barrier::new(THREADS as usize + 1));
+    let writers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (write, keys, barrier) = (write.clone(), keys.to_vec(), Arc::clone(&barrier));
+            // Split `iters` evenly; the first threads take the remainder.
+            let n = iters / THREADS + u64::from(t < iters % THREADS);
+            thread::spawn(move || {
+                barrier.wait();
+                for i in 0..n as usize {
+                    write(keys[(i * THREADS as usize + t as usize) % KEYS].clone());
+                }
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    start.elapsed()
 }
 
 criterion_group!(benches, bench);
