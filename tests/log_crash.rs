@@ -71,10 +71,17 @@ fn acknowledged_topics_survive_a_kill_and_deleted_ones_stay_gone() {
                 assert!(!dir.path().join(format!("{name}-0")).exists());
                 continue;
             }
-            assert!(listed.contains(&name), "trial {trial}: {name} was acknowledged");
+            assert!(
+                listed.contains(&name),
+                "trial {trial}: {name} was acknowledged"
+            );
             let d = log.describe_topic(&name).unwrap();
             for p in &d.partitions {
-                assert_eq!(p.end_offset, Offset(1), "trial {trial}: {name} keeps its record");
+                assert_eq!(
+                    p.end_offset,
+                    Offset(1),
+                    "trial {trial}: {name} keeps its record"
+                );
             }
         }
         // Whatever was in flight either exists whole or not at all.
