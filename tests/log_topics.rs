@@ -104,6 +104,38 @@ fn bad_names_and_counts_are_refused_before_touching_the_disk() {
 }
 
 #[test]
+fn describe_reports_offsets_sizes_and_segments_per_partition() {
+    use moldau::{Offset, PartitionId, ProducerConfig, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    log.create_topic("t", 2, None).unwrap();
+    let producer = log.producer(ProducerConfig::default()).unwrap();
+    for i in 0..10 {
+        producer
+            .send_to(
+                "t",
+                PartitionId(0),
+                Record::new(vec![b'x'; 100]).with_key(format!("{i}")),
+            )
+            .unwrap();
+    }
+    let d = log.describe_topic("t").unwrap();
+    assert!(!d.internal);
+    let (p0, p1) = (&d.partitions[0], &d.partitions[1]);
+    assert_eq!((p0.start_offset, p0.end_offset), (Offset(0), Offset(10)));
+    assert_eq!((p1.start_offset, p1.end_offset), (Offset(0), Offset(0)));
+    // Ten single-record batches: a 61-byte header and a record of 100+ bytes each.
+    assert!(
+        (10 * 161..10 * 200).contains(&p0.size_bytes),
+        "{}",
+        p0.size_bytes
+    );
+    assert_eq!(p1.size_bytes, 0);
+    assert_eq!(p0.segments, 1);
+    assert!(log.describe_topic("__consumer_offsets").unwrap().internal);
+}
+
+#[test]
 fn add_partitions_grows_the_topic_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
