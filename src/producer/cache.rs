@@ -1,12 +1,13 @@
-//! The producer's cache of the topics it sends to: found by `&str` with one
-//! read lock and no allocation, and replaced when its topic is deleted or
-//! grows.
+//! The producer's cache of the topics it sends to: found by `&str` without
+//! a lock, an allocation or a write to memory other threads use, and
+//! replaced when its topic is deleted or grows.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 
 use super::partitioner::StickyPartitioner;
 use crate::error::{Error, Result};
@@ -33,13 +34,20 @@ impl TopicState {
     }
 }
 
+type TopicMap = HashMap<TopicName, Arc<TopicState>, BuildHasherDefault<FxHasher>>;
+
 /// Topics by name.
 #[derive(Debug)]
 pub(super) struct TopicCache {
-    /// Read-locked by every send for a lookup and an `Arc` copy; write-locked
-    /// only to add or replace an entry (first send to a topic, after it was
-    /// deleted or grew). Never held across an append.
-    topics: RwLock<HashMap<TopicName, Arc<TopicState>, BuildHasherDefault<FxHasher>>>,
+    /// The cached topics, replaced whole (copy on write) when an entry is
+    /// added or replaced. Every send loads it: `ArcSwap` hands out the map
+    /// without a lock and without bumping a reference count other threads
+    /// also bump (a read lock and an `Arc` copy were the largest cost of a
+    /// send; see BENCHMARKS.md).
+    topics: ArcSwap<TopicMap>,
+    /// Serializes refreshes, so that two senders that find an entry missing
+    /// do not both copy the map; held while a topic is looked up in the log.
+    refresh: Mutex<()>,
     /// Bytes per sticky partition, for new entries.
     batch_size: usize,
 }
@@ -47,24 +55,32 @@ pub(super) struct TopicCache {
 impl TopicCache {
     pub(super) fn new(batch_size: usize) -> Self {
         TopicCache {
-            topics: RwLock::new(HashMap::default()),
+            topics: ArcSwap::default(),
+            refresh: Mutex::new(()),
             batch_size,
         }
     }
 
-    /// The current entry of `name` in `log`, looked up again if it is not
-    /// cached or is out of date.
+    /// Runs `f` with the current entry of `name` in `log`, looked up again
+    /// if it is not cached or is out of date.
     ///
     /// Errors: [`Error::InvalidTopic`] for a malformed name or the internal
-    /// offsets topic, [`Error::UnknownTopic`], [`Error::Closed`].
-    pub(super) fn get(&self, log: &Log, name: &str) -> Result<Arc<TopicState>> {
+    /// offsets topic, [`Error::UnknownTopic`], [`Error::Closed`], and those
+    /// of `f`.
+    pub(super) fn with<R>(
+        &self,
+        log: &Log,
+        name: &str,
+        f: impl FnOnce(&Arc<TopicState>) -> Result<R>,
+    ) -> Result<R> {
         log.inner.check_open()?;
-        if let Some(state) = self.topics.read().get(name) {
-            if state.is_current() {
-                return Ok(Arc::clone(state));
+        {
+            let topics = self.topics.load();
+            if let Some(state) = topics.get(name).filter(|s| s.is_current()) {
+                return f(state);
             }
         }
-        self.refresh(log, name)
+        f(&self.refresh(log, name)?)
     }
 
     /// Looks `name` up in `log` and caches it; forgets deleted topics.
@@ -76,14 +92,16 @@ impl TopicCache {
                 reason: "is internal to moldau".into(),
             });
         }
-        let mut topics = self.topics.write();
-        topics.retain(|_, s| s.topic.check_live().is_ok());
-        let (topic, sticky) = match topics.get(&name) {
+        let _refreshing = self.refresh.lock();
+        let current = self.topics.load_full();
+        let (topic, sticky) = match current.get(&name) {
             // Another sender refreshed it while this one waited for the lock.
             Some(state) if state.is_current() => return Ok(Arc::clone(state)),
             // The topic grew.
-            Some(state) => (Arc::clone(&state.topic), Arc::clone(&state.sticky)),
-            None => (
+            Some(state) if state.topic.check_live().is_ok() => {
+                (Arc::clone(&state.topic), Arc::clone(&state.sticky))
+            }
+            _ => (
                 log.inner.topic(&name)?,
                 Arc::new(StickyPartitioner::new(self.batch_size)),
             ),
@@ -93,13 +111,19 @@ impl TopicCache {
             topic,
             sticky,
         });
-        topics.insert(name, Arc::clone(&state));
+        let mut next: TopicMap = current
+            .iter()
+            .filter(|(_, s)| s.topic.check_live().is_ok())
+            .map(|(n, s)| (n.clone(), Arc::clone(s)))
+            .collect();
+        next.insert(name, Arc::clone(&state));
+        self.topics.store(Arc::new(next));
         Ok(state)
     }
 
     /// Every cached entry.
     pub(super) fn all(&self) -> Vec<Arc<TopicState>> {
-        self.topics.read().values().cloned().collect()
+        self.topics.load().values().cloned().collect()
     }
 }
 

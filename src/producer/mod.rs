@@ -151,9 +151,11 @@ impl Producer {
     /// after [`Log::close`]; [`Error::Io`] and [`Error::Poisoned`] from the
     /// partition. On error nothing is appended.
     pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
-        let state = self.inner.topic_state(topic)?;
-        let p = state.pick(&record)?;
-        self.inner.send_one(&state.topic, state.nth(p)?, record)
+        let shared = &self.inner;
+        shared.topics.with(&shared.log, topic, |state| {
+            let p = state.pick(&record)?;
+            shared.send_one(&state.topic, state.nth(p)?, record)
+        })
     }
 
     /// Sends `record` to partition `partition` of `topic`.
@@ -166,9 +168,10 @@ impl Producer {
         partition: PartitionId,
         record: Record,
     ) -> Result<RecordMetadata> {
-        let state = self.inner.topic_state(topic)?;
-        let part = state.topic.partition(partition)?;
-        self.inner.send_one(&state.topic, &part, record)
+        let shared = &self.inner;
+        shared.topics.with(&shared.log, topic, |state| {
+            shared.send_one(&state.topic, state.nth(partition)?, record)
+        })
     }
 
     /// Sends `records` to `topic`, partitioned as by [`Producer::send`], and
@@ -259,7 +262,8 @@ impl Producer {
 impl Shared {
     /// The cached state of topic `name`.
     fn topic_state(&self, name: &str) -> Result<Arc<TopicState>> {
-        self.topics.get(&self.log, name)
+        self.topics
+            .with(&self.log, name, |state| Ok(Arc::clone(state)))
     }
 
     /// Stamps `record` and appends it to `part` of `topic` through the
