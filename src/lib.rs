@@ -59,7 +59,8 @@
 //!   keyless records) and `combiner` (concurrent sends to one partition
 //!   become one batch).
 //! - `consumer`: [`Consumer`] (made by [`Log::consumer`]): assignment,
-//!   positions, polling, commits, [`RebalanceListener`].
+//!   polling, commits, [`RebalanceListener`]; `fetch`, one assigned
+//!   partition with its position and the rest of its last read.
 //! - `group`: the group coordinator (members, generations, convergence to
 //!   the target assignment, fencing), the assignors ([`Assignor`]), and
 //!   committed offsets (`offsets`, stored in `__consumer_offsets` with
