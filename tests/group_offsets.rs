@@ -257,3 +257,31 @@ fn a_killed_consumer_loses_no_committed_offset() {
         }
     }
 }
+
+#[test]
+fn damaged_committed_offsets_are_reported_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+        log.create_topic("t", 1, None).unwrap();
+        let mut c = log.consumer(earliest()).unwrap();
+        c.subscribe("g", &["t"]).unwrap();
+        settle(&mut [&mut c], &all_partitions(&[("t", 1)]));
+        c.commit_offsets(&[(tp("t", 0), OffsetAndMetadata::new(Offset(3)))])
+            .unwrap();
+        drop(c);
+        log.close().unwrap();
+    }
+    // Flip a byte inside the first commit record (past the 61-byte header).
+    let segment = dir
+        .path()
+        .join("__consumer_offsets-0")
+        .join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[70] ^= 0x01;
+    std::fs::write(&segment, &bytes).unwrap();
+    match Log::open(dir.path(), LogConfig::default()) {
+        Err(Error::Corrupt { path, .. }) => assert_eq!(path, segment),
+        other => panic!("a damaged commit must not be skipped silently: {other:?}"),
+    }
+}
