@@ -123,15 +123,8 @@ impl Log {
                 catalog.write(&dir)?;
             }
             None => {
-                let entry = CatalogEntry {
-                    name: offsets_name.clone(),
-                    id: catalog.next_id,
-                    partitions: config.offsets_topic_partitions,
-                    config: offsets_config,
-                };
-                catalog.next_id += 1;
-                catalog.topics.push(entry);
-                catalog.write(&dir)?;
+                let partitions = config.offsets_topic_partitions;
+                catalog.add(&dir, offsets_name.clone(), partitions, offsets_config)?;
             }
         }
         let mut open = HashMap::new();
@@ -139,6 +132,7 @@ impl Log {
             let parts = open_partitions(&dir, &config, entry, 0)?;
             open.insert(entry.name.clone(), Arc::new(Topic::new(entry, parts)));
         }
+        // Present: the catalog always lists the offsets topic (added above).
         let offsets = Arc::clone(&open[&offsets_name]);
         let counts = catalog
             .topics
@@ -199,17 +193,7 @@ impl Log {
         }
         // A deletion that failed midway must not leave old data under the new topic.
         topics::finish_deletions(&inner.dir, &mut catalog)?;
-        let entry = CatalogEntry {
-            name: name.clone(),
-            id: catalog.next_id,
-            partitions,
-            config,
-        };
-        let mut next = catalog.clone();
-        next.next_id += 1;
-        next.topics.push(entry.clone());
-        next.write(&inner.dir)?;
-        *catalog = next;
+        let entry = catalog.add(&inner.dir, name.clone(), partitions, config)?;
         let parts = match open_partitions(&inner.dir, &inner.config, &entry, 0) {
             Ok(p) => p,
             Err(e) => {

@@ -67,6 +67,29 @@ impl Catalog {
         )
     }
 
+    /// Adds topic `name` under the next id, writes the catalog, and returns
+    /// the new entry; on error the catalog is unchanged.
+    pub(crate) fn add(
+        &mut self,
+        dir: &Path,
+        name: TopicName,
+        partitions: u32,
+        config: TopicConfig,
+    ) -> Result<CatalogEntry> {
+        let entry = CatalogEntry {
+            name,
+            id: self.next_id,
+            partitions,
+            config,
+        };
+        let mut next = self.clone();
+        next.next_id += 1;
+        next.topics.push(entry.clone());
+        next.write(dir)?;
+        *self = next;
+        Ok(entry)
+    }
+
     pub(crate) fn get_mut(&mut self, name: &TopicName) -> Option<&mut CatalogEntry> {
         self.topics.iter_mut().find(|t| &t.name == name)
     }
