@@ -5,9 +5,10 @@
 //!
 //! `MOLDAU_CRASH_TRIALS=N` runs N trials (default 100).
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use moldau::{FlushPolicy, Offset, PartitionConfig, PartitionLog, Record};
@@ -73,7 +74,6 @@ fn trials() -> usize {
 #[test]
 fn acknowledged_records_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     // Acknowledged offset -> expected value, over all trials.
     let mut acked: HashMap<u64, String> = HashMap::new();
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
@@ -82,13 +82,7 @@ fn acknowledged_records_survive_sigkill() {
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let kill_after = 1 + (rng % 400) as usize;
-        let mut child = Command::new(&exe)
-            .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_DIR, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = common::spawn_crash_child(CHILD_DIR, dir.path());
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let mut lines = stdout.lines();
         let mut seen = 0;

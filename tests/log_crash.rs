@@ -3,9 +3,10 @@
 //! (and did not delete) is there after reopening, with its records, and
 //! every deleted one is gone. A damaged catalog is a typed error.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 
 use moldau::{Error, Log, LogConfig, Offset, PartitionId, ProducerConfig, Record};
 
@@ -41,12 +42,7 @@ fn crash_child() {
 fn acknowledged_topics_survive_a_kill_and_deleted_ones_stay_gone() {
     for trial in 0..5u64 {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-            .env(CHILD_DIR, dir.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = common::spawn_crash_child(CHILD_DIR, dir.path());
         let mut created = BTreeSet::new();
         let mut deleted = BTreeSet::new();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

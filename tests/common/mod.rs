@@ -226,3 +226,16 @@ pub const CODECS: [moldau::record::Compression; 4] = [
     moldau::record::Compression::Lz4,
     moldau::record::Compression::Zstd,
 ];
+
+/// Starts this test binary again running only its `crash_child` test, with
+/// `env_var` set to `dir` (the child's cue to do its work), its standard
+/// output piped to the parent.
+pub fn spawn_crash_child(env_var: &str, dir: &Path) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env(env_var, dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
