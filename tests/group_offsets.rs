@@ -279,3 +279,49 @@ fn damaged_committed_offsets_are_reported_not_ignored() {
         other => panic!("a damaged commit must not be skipped silently: {other:?}"),
     }
 }
+
+#[test]
+fn a_manually_assigned_consumer_can_store_offsets_in_an_empty_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    log.create_topic("t", 2, None).unwrap();
+    fill(&log, "t", 2, 10);
+    let mut c = log.consumer(earliest()).unwrap();
+    c.assign_in_group("archiver", &[tp("t", 0), tp("t", 1)])
+        .unwrap();
+    assert_eq!(c.group_id(), Some("archiver"));
+    let mut read = 0;
+    while read < 20 {
+        read += c.poll(Duration::from_secs(5)).unwrap().len();
+    }
+    c.commit().unwrap();
+    assert_eq!(
+        log.committed("archiver", &tp("t", 1))
+            .unwrap()
+            .unwrap()
+            .offset,
+        Offset(10)
+    );
+    // Not assigned here, or the partition does not exist: nothing stored.
+    c.assign_in_group("archiver", &[tp("t", 0)]).unwrap();
+    assert!(matches!(
+        c.commit_offsets(&[(tp("t", 1), OffsetAndMetadata::new(Offset(2)))]),
+        Err(Error::InvalidArgument { .. })
+    ));
+    // While the group has members, only they commit.
+    let mut member = log.consumer(earliest()).unwrap();
+    member.subscribe("archiver", &["t"]).unwrap();
+    assert!(matches!(
+        c.commit_offsets(&[(tp("t", 0), OffsetAndMetadata::new(Offset(1)))]),
+        Err(Error::InvalidArgument { .. })
+    ));
+    drop(member);
+    // A new standalone consumer starts at the committed offsets.
+    c.commit_offsets(&[(tp("t", 0), OffsetAndMetadata::new(Offset(4)))])
+        .unwrap();
+    let mut next = log.consumer(earliest()).unwrap();
+    next.assign_in_group("archiver", &[tp("t", 0), tp("t", 1)])
+        .unwrap();
+    assert_eq!(next.position(&tp("t", 0)).unwrap(), Offset(4));
+    assert_eq!(next.position(&tp("t", 1)).unwrap(), Offset(10));
+}

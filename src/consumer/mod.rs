@@ -110,6 +110,9 @@ pub struct Consumer {
     group: Option<GroupState>,
     /// Manually assigned partitions (no group).
     manual: bool,
+    /// The group whose offsets a manually assigned consumer starts from and
+    /// commits to ([`Consumer::assign_in_group`]).
+    standalone: Option<String>,
     assigned: BTreeMap<TopicPartition, Assigned>,
     /// Which partition goes first at the next fetch, for fairness.
     rotation: usize,
@@ -142,6 +145,7 @@ impl Log {
             bell: Doorbell::new(),
             group: None,
             manual: false,
+            standalone: None,
             assigned: BTreeMap::new(),
             rotation: 0,
             listener: None,
@@ -160,21 +164,43 @@ impl Consumer {
     /// [`Error::InvalidArgument`] if the consumer is subscribed to a group.
     /// On error the assignment is unchanged.
     pub fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.assign_as(None, partitions)
+    }
+
+    /// Like [`Consumer::assign`], for a consumer that stores its offsets as
+    /// group `group` without joining it (Kafka's `assign` with a `group.id`):
+    /// new partitions start at the group's committed offsets, and
+    /// [`commit`](Consumer::commit) and auto-commit store to the group, which
+    /// is allowed while the group has no members.
+    ///
+    /// Errors: as [`Consumer::assign`], and [`Error::InvalidArgument`] for an
+    /// empty or too long group id.
+    pub fn assign_in_group(&mut self, group: &str, partitions: &[TopicPartition]) -> Result<()> {
+        crate::group::check_group_id(group)?;
+        self.assign_as(Some(group), partitions)
+    }
+
+    fn assign_as(&mut self, group: Option<&str>, partitions: &[TopicPartition]) -> Result<()> {
         if self.group.is_some() {
             return Err(Error::InvalidArgument {
                 what: "assign",
                 reason: "the consumer is subscribed to a group; unsubscribe first".into(),
             });
         }
+        let kept = |tp| group == self.standalone.as_deref() && self.assigned.contains_key(tp);
         let mut opened = BTreeMap::new();
         for tp in partitions {
-            if !self.assigned.contains_key(tp) {
-                opened.insert(tp.clone(), self.open_partition(tp, None)?);
+            if !kept(tp) {
+                let committed = group.and_then(|g| self.log.inner.groups.committed(g, tp));
+                let position = committed.map(|c| c.offset);
+                opened.insert(tp.clone(), self.open_partition(tp, position)?);
             }
         }
-        self.assigned.retain(|tp, _| partitions.contains(tp));
+        self.assigned
+            .retain(|tp, _| partitions.contains(tp) && !opened.contains_key(tp));
         self.assigned.append(&mut opened);
         self.manual = !self.assigned.is_empty();
+        self.standalone = group.map(str::to_owned);
         Ok(())
     }
 
@@ -330,37 +356,72 @@ impl Consumer {
     }
 
     /// Commits `offsets` (the next offset to read, per partition). Every
-    /// partition must be assigned to this member; otherwise nothing is committed.
+    /// partition must be assigned to this consumer; otherwise nothing is
+    /// committed.
     pub fn commit_offsets(
         &mut self,
         offsets: &[(TopicPartition, OffsetAndMetadata)],
     ) -> Result<()> {
-        let Some(g) = &self.group else {
-            return Err(Error::InvalidArgument {
-                what: "commit",
-                reason: "the consumer is not in a group (use subscribe)".into(),
-            });
-        };
-        self.log
-            .inner
-            .groups
-            .commit(&g.membership, g.generation, offsets)?;
+        let groups = &self.log.inner.groups;
+        match (&self.group, &self.standalone) {
+            (Some(g), _) => groups.commit(&g.membership, g.generation, offsets)?,
+            (None, Some(group)) => {
+                if let Some((tp, _)) = offsets
+                    .iter()
+                    .find(|(tp, _)| !self.assigned.contains_key(tp))
+                {
+                    return Err(Error::InvalidArgument {
+                        what: "offsets",
+                        reason: format!("{tp} is not assigned to this consumer"),
+                    });
+                }
+                groups.commit_standalone(group, offsets)?
+            }
+            (None, None) => {
+                return Err(Error::InvalidArgument {
+                    what: "commit",
+                    reason: "the consumer has no group (use subscribe or assign_in_group)".into(),
+                })
+            }
+        }
         self.last_auto_commit = self.log.inner.config.clock.now();
         Ok(())
     }
 
     /// The offset the consumer's group committed for `tp`.
     pub fn committed(&self, tp: &TopicPartition) -> Result<Option<OffsetAndMetadata>> {
-        match &self.group {
-            Some(g) => self.log.committed(&g.membership.group, tp),
+        match self.group_id() {
+            Some(g) => self.log.committed(g, tp),
             None => Ok(None),
         }
     }
 
-    /// Leaves the group, committing first under auto-commit; reports errors
-    /// that dropping the consumer would swallow.
+    /// The group this consumer commits to, if any.
+    pub fn group_id(&self) -> Option<&str> {
+        match &self.group {
+            Some(g) => Some(&g.membership.group),
+            None => self.standalone.as_deref(),
+        }
+    }
+
+    /// Leaves the group (or, with [`Consumer::assign_in_group`], commits
+    /// the positions under auto-commit); reports errors that dropping the
+    /// consumer would swallow.
     pub fn close(mut self) -> Result<()> {
-        self.unsubscribe()
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let mut result = Ok(());
+        if self.standalone.is_some() && self.config.enable_auto_commit {
+            let offsets = self.positions(None);
+            if !offsets.is_empty() {
+                result = self.commit_offsets(&offsets);
+            }
+        }
+        // Once: `close` runs this, and then the drop.
+        self.standalone = None;
+        result.and(self.unsubscribe())
     }
 
     fn join(&mut self, group: &str, topics: BTreeSet<TopicName>) -> Result<()> {
@@ -471,7 +532,7 @@ impl Consumer {
     }
 
     fn maybe_auto_commit(&mut self) -> Result<()> {
-        if !self.config.enable_auto_commit || self.group.is_none() {
+        if !self.config.enable_auto_commit || self.group_id().is_none() {
             return Ok(());
         }
         let now = self.log.inner.config.clock.now();
@@ -590,6 +651,6 @@ impl Consumer {
 impl Drop for Consumer {
     fn drop(&mut self) {
         // Errors here have no caller to go to; `close` reports them.
-        let _ = self.unsubscribe();
+        let _ = self.finish();
     }
 }

@@ -304,7 +304,43 @@ impl GroupCoordinator {
             Some(member) if member.generation == generation => member,
             _ => return Err(stale(&g, m, generation)),
         };
-        for (_, om) in offsets {
+        self.check_offsets(offsets)?;
+        if let Some((tp, _)) = offsets.iter().find(|(tp, _)| !member.owned.contains(tp)) {
+            return Err(Error::InvalidArgument {
+                what: "offsets",
+                reason: format!("{tp} is not assigned to member {}", m.member_id),
+            });
+        }
+        self.offsets.commit(&m.group, offsets, self.clock.now())
+    }
+
+    /// Commits `offsets` for `group` on behalf of a consumer outside it (one
+    /// with a manual assignment), as Kafka allows while the group has no
+    /// members. The group's lock is held across the write, so no member can
+    /// join in between.
+    pub(crate) fn commit_standalone(
+        &self,
+        group: &str,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+    ) -> Result<()> {
+        check_group_id(group)?;
+        let g = self.group_entry(group);
+        let g = g.lock();
+        if !g.members.is_empty() {
+            return Err(Error::InvalidArgument {
+                what: "group",
+                reason: format!("{group} has members; only they commit for it while it does"),
+            });
+        }
+        self.check_offsets(offsets)?;
+        self.offsets.commit(group, offsets, self.clock.now())
+    }
+
+    /// Checks that every offset fits Kafka's format and names a partition
+    /// that exists.
+    fn check_offsets(&self, offsets: &[(TopicPartition, OffsetAndMetadata)]) -> Result<()> {
+        let counts = self.partitions.read();
+        for (tp, om) in offsets {
             if om.metadata.len() > OFFSET_METADATA_MAX_BYTES {
                 return Err(Error::InvalidArgument {
                     what: "metadata",
@@ -320,9 +356,6 @@ impl GroupCoordinator {
                     reason: format!("{} does not fit Kafka's int64", om.offset),
                 });
             }
-        }
-        let counts = self.partitions.read();
-        for (tp, _) in offsets {
             match counts.get(&tp.topic) {
                 None => {
                     return Err(Error::UnknownTopic {
@@ -336,17 +369,10 @@ impl GroupCoordinator {
                         partitions: n,
                     })
                 }
-                Some(_) if !member.owned.contains(tp) => {
-                    return Err(Error::InvalidArgument {
-                        what: "offsets",
-                        reason: format!("{tp} is not assigned to member {}", m.member_id),
-                    })
-                }
                 Some(_) => {}
             }
         }
-        drop(counts);
-        self.offsets.commit(&m.group, offsets, self.clock.now())
+        Ok(())
     }
 
     /// The committed offset of `group` for `tp`.
@@ -573,7 +599,7 @@ fn stale(g: &Group, m: &Membership, generation: u32) -> Error {
     }
 }
 
-fn check_group_id(group: &str) -> Result<()> {
+pub(crate) fn check_group_id(group: &str) -> Result<()> {
     if group.is_empty() || group.len() > GROUP_ID_MAX_BYTES {
         return Err(Error::InvalidArgument {
             what: "group",
