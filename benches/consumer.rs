@@ -121,14 +121,22 @@ fn drain(log: &Log, group: &str, total: usize) -> Duration {
             let seen = Arc::clone(&seen);
             std::thread::spawn(move || {
                 let deadline = Instant::now() + Duration::from_secs(60);
-                while seen.load(Ordering::Relaxed) < total {
+                // Both members joined before either polled, so the first
+                // poll takes the final assignment: this member's share is
+                // known then, and it stops when it has read it (waiting for
+                // the group's total would add a poll timeout at the end).
+                let mut mine = None;
+                let mut read = 0u64;
+                while mine.is_none_or(|m| read < m) {
                     assert!(Instant::now() < deadline, "drain stalled");
                     let records = c.poll(Duration::from_millis(10)).expect("poll");
+                    mine.get_or_insert(c.assignment().len() as u64 * PER_PARTITION);
                     for r in &records {
                         black_box(r.value.as_ref().map(|v| v.len()));
                     }
-                    seen.fetch_add(records.len(), Ordering::Relaxed);
+                    read += records.len() as u64;
                 }
+                seen.fetch_add(read as usize, Ordering::Relaxed);
                 // Leaving now would rebalance the other member mid-drain.
                 c
             })
