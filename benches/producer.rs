@@ -90,8 +90,9 @@ fn open_log(dir: &Path, partitions: u32) -> (Log, Producer) {
     (log, producer)
 }
 
-/// The baseline: `PartitionLog::append` of one record, built once.
-struct Append(PartitionLog, Record);
+/// The baseline: `PartitionLog::append` of one record, built per call as
+/// for a send (the value's `Bytes` cloned, the record dropped after).
+struct Append(PartitionLog, Bytes);
 
 impl Target for Append {
     fn open(dir: &Path) -> Self {
@@ -100,11 +101,12 @@ impl Target for Append {
             ..PartitionConfig::default()
         };
         let log = PartitionLog::open(dir.join("t-0"), config).expect("open");
-        Append(log, Record::new(value()))
+        Append(log, value())
     }
     fn write(&self, _: u64) {
+        let record = Record::new(self.1.clone());
         self.0
-            .append(std::slice::from_ref(&self.1))
+            .append(std::slice::from_ref(&record))
             .expect("append");
     }
     fn close(self) {
