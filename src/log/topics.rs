@@ -33,8 +33,7 @@ const DELETE_SUFFIX: &str = ".deleting";
 /// The topics of a data directory, as stored.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Catalog {
-    /// Id the next created topic gets; ids are never reused, so a handle to a
-    /// deleted topic never reaches a new topic of the same name.
+    /// Id the next created topic gets; ids are never reused.
     pub(crate) next_id: u64,
     pub(crate) topics: Vec<CatalogEntry>,
     /// Deleted topics whose directories may not all be removed yet.
@@ -45,6 +44,9 @@ pub(crate) struct Catalog {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct CatalogEntry {
     pub(crate) name: TopicName,
+    /// Tells apart topics of the same name created at different times, as
+    /// Kafka's topic ids do (a deleted topic's old handles are told apart by
+    /// their `Arc<Topic>`; the id is for what outlives the process).
     pub(crate) id: u64,
     pub(crate) partitions: u32,
     pub(crate) config: TopicConfig,
