@@ -14,7 +14,7 @@ pub(crate) mod offset_codec;
 mod offsets;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +47,6 @@ pub(crate) struct GroupCoordinator {
     /// own lock.
     groups: Mutex<HashMap<String, Arc<Mutex<Group>>>>,
     next_member: AtomicU64,
-    closed: AtomicBool,
 }
 
 /// One group. Its lock serializes membership changes, syncs and commits of
@@ -157,7 +156,6 @@ impl GroupCoordinator {
             partitions: RwLock::new(partitions),
             groups: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(1),
-            closed: AtomicBool::new(false),
         })
     }
 
@@ -389,7 +387,8 @@ impl GroupCoordinator {
     }
 
     fn expire_members_of(&self, group: &str) {
-        if let Some(g) = self.groups.lock().get(group).cloned() {
+        let g = self.groups.lock().get(group).cloned();
+        if let Some(g) = g {
             g.lock().expire(self.clock.now(), &self.partitions.read());
         }
     }
@@ -423,9 +422,11 @@ impl GroupCoordinator {
     /// Ids of groups with members or committed offsets, sorted.
     pub(crate) fn list(&self) -> Vec<String> {
         let mut ids: BTreeSet<String> = self.offsets.groups().into_iter().collect();
-        for (id, g) in self.groups.lock().iter() {
-            if !g.lock().members.is_empty() {
-                ids.insert(id.clone());
+        let groups: Vec<_> = self.groups.lock().values().cloned().collect();
+        for g in groups {
+            let g = g.lock();
+            if !g.members.is_empty() {
+                ids.insert(g.id.clone());
             }
         }
         ids.into_iter().collect()
@@ -442,7 +443,8 @@ impl GroupCoordinator {
     ) -> Result<GroupDescription> {
         check_group_id(group)?;
         let committed = self.offsets.group(group);
-        let (generation, assignor, members) = match self.groups.lock().get(group).cloned() {
+        let g = self.groups.lock().get(group).cloned();
+        let (generation, assignor, members) = match g {
             Some(g) => {
                 let g = g.lock();
                 let members = g
@@ -488,8 +490,8 @@ impl GroupCoordinator {
 
     /// Wakes every member; their next poll finds the log closed.
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        for g in self.groups.lock().values() {
+        let groups: Vec<_> = self.groups.lock().values().cloned().collect();
+        for g in groups {
             for m in g.lock().members.values() {
                 m.bell.ring();
             }
