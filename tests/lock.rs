@@ -1,9 +1,10 @@
-//! A partition directory has one owner: a second open, from this process or
-//! another, gets `Error::Locked` until the first handle is closed or dropped.
+//! A partition directory, and a `Log`'s data directory, has one owner: a
+//! second open, from this process or another, gets `Error::Locked` until the
+//! first handle is closed or dropped.
 
 use std::process::Command;
 
-use moldau::{Error, PartitionConfig, PartitionLog};
+use moldau::{Error, Log, LogConfig, PartitionConfig, PartitionLog};
 
 const CHILD_DIR: &str = "MOLDAU_LOCK_CHILD_DIR";
 
@@ -36,9 +37,17 @@ fn lock_child() {
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
         return;
     };
-    match PartitionLog::open(&dir, PartitionConfig::default()) {
+    // A data directory of a `Log` holds topics.checkpoint; open it as one.
+    let result = match std::path::Path::new(&dir)
+        .join("topics.checkpoint")
+        .exists()
+    {
+        true => Log::open(&dir, LogConfig::default()).map(|_| ()),
+        false => PartitionLog::open(&dir, PartitionConfig::default()).map(|_| ()),
+    };
+    match result {
         Err(Error::Locked { .. }) => println!("child: locked"),
-        Ok(_) => println!("child: opened"),
+        Ok(()) => println!("child: opened"),
         Err(e) => println!("child: error {e}"),
     }
 }
@@ -62,5 +71,16 @@ fn another_process_is_locked_out() {
     assert!(out.contains("child: locked"), "{out}");
     log.close().unwrap();
     let out = run_child(&dir);
+    assert!(out.contains("child: opened"), "{out}");
+}
+
+#[test]
+fn another_process_is_locked_out_of_a_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = Log::open(tmp.path(), LogConfig::default()).unwrap();
+    let out = run_child(tmp.path());
+    assert!(out.contains("child: locked"), "{out}");
+    log.close().unwrap();
+    let out = run_child(tmp.path());
     assert!(out.contains("child: opened"), "{out}");
 }
