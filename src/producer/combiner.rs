@@ -28,6 +28,22 @@ const RECORD_OVERHEAD_BYTES: usize = 24;
 /// complete, before it sleeps until woken.
 const YIELDS_BEFORE_SLEEP: usize = 16;
 
+/// How many of the leading records, of the given estimated sizes, make one
+/// batch of at most `batch_size` bytes: at least one, so a record larger
+/// than `batch_size` still goes (alone).
+pub(crate) fn batch_len(sizes: impl IntoIterator<Item = usize>, batch_size: usize) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for size in sizes {
+        if n > 0 && bytes + size > batch_size {
+            break;
+        }
+        bytes += size;
+        n += 1;
+    }
+    n
+}
+
 /// The approximate encoded size of `r`, for batch-size accounting.
 pub(crate) fn approx_size(r: &Record) -> usize {
     let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, |b| b.len());
@@ -174,19 +190,14 @@ impl Combiner {
                 }
             }
         }
-        let mut tickets = Vec::new();
-        let mut records = Vec::new();
-        let mut bytes = 0;
-        while let Some(q) = st.queue.front() {
-            if !records.is_empty() && bytes + q.bytes > limits.batch_size {
-                break;
-            }
-            let Some(q) = st.queue.pop_front() else { break };
-            bytes += q.bytes;
-            st.queued_bytes -= q.bytes;
+        let n = batch_len(st.queue.iter().map(|q| q.bytes), limits.batch_size);
+        let mut tickets = Vec::with_capacity(n);
+        let mut records = Vec::with_capacity(n);
+        for q in st.queue.drain(..n) {
             tickets.push(q.ticket);
             records.push(q.record);
         }
+        st.queued_bytes = st.queue.iter().map(|q| q.bytes).sum();
         self.waiting.store(st.queue.len(), SeqCst);
         drop(st);
         let result = log.append(&records);

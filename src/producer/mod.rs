@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache::{TopicCache, TopicState};
-pub(crate) use combiner::{approx_size, BatchLimits, Combiner};
+pub(crate) use combiner::{approx_size, batch_len, BatchLimits, Combiner};
 use partitioner::partition_for_key;
 
 use crate::error::{Error, Result};
@@ -346,16 +346,7 @@ impl<'a> Iterator for Chunks<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let mut bytes = 0;
-        let mut n = 0;
-        for r in self.rest {
-            let size = approx_size(r);
-            if n > 0 && bytes + size > self.batch_size {
-                break;
-            }
-            bytes += size;
-            n += 1;
-        }
+        let n = batch_len(self.rest.iter().map(approx_size), self.batch_size);
         let (chunk, rest) = self.rest.split_at(n);
         self.rest = rest;
         Some(chunk)
