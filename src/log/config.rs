@@ -37,7 +37,7 @@ pub enum CleanupPolicy {
 /// };
 /// assert!(config.validate().is_ok());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopicConfig {
     /// Roll to a new segment when the active one would exceed this size.
     /// Default 1 GiB (`segment.bytes`); at least 4 KiB, at most 2 GiB - 1.
@@ -64,6 +64,13 @@ pub struct TopicConfig {
     pub cleanup_policy: CleanupPolicy,
     /// How long compaction keeps tombstones. Default 1 day (`delete.retention.ms`).
     pub delete_retention_ms: Duration,
+    /// Compact a partition only when at least this share of its sealed log is
+    /// dirty (written since the last pass). Default 0.5
+    /// (`min.cleanable.dirty.ratio`); between 0 and 1.
+    pub min_cleanable_dirty_ratio: f64,
+    /// Records younger than this are never compacted, so consumers can read
+    /// every update for a while. Default 0 (`min.compaction.lag.ms`).
+    pub min_compaction_lag_ms: Duration,
 }
 
 impl Default for TopicConfig {
@@ -81,6 +88,8 @@ impl Default for TopicConfig {
             retention_bytes: None,
             cleanup_policy: CleanupPolicy::Delete,
             delete_retention_ms: Duration::from_secs(24 * 3600),
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: Duration::ZERO,
         }
     }
 }
@@ -93,6 +102,22 @@ impl TopicConfig {
             return Err(Error::InvalidConfig {
                 field: "retention_ms",
                 reason: "must be positive (or None to keep records forever)".into(),
+            });
+        }
+        if self.retention_bytes == Some(0) {
+            return Err(Error::InvalidConfig {
+                field: "retention_bytes",
+                reason: "must be positive (or None for no size limit)".into(),
+            });
+        }
+        // `contains` is false for NaN too.
+        if !(0.0..=1.0).contains(&self.min_cleanable_dirty_ratio) {
+            return Err(Error::InvalidConfig {
+                field: "min_cleanable_dirty_ratio",
+                reason: format!(
+                    "must be between 0 and 1, got {}",
+                    self.min_cleanable_dirty_ratio
+                ),
             });
         }
         Ok(())
@@ -128,6 +153,11 @@ pub struct LogConfig {
     /// How often the maintenance thread runs interval flushes and removes
     /// group members that stopped polling. Default 100 ms; at least 1 ms.
     pub maintenance_interval: Duration,
+    /// How often the maintenance thread applies retention and compaction.
+    /// Default 5 minutes (Kafka's `log.retention.check.interval.ms`); at least
+    /// [`LogConfig::maintenance_interval`]. [`Log::run_maintenance`]
+    /// (crate::Log::run_maintenance) does the same work on demand.
+    pub retention_check_interval: Duration,
     /// Time source for record timestamps, segment age, retention and group
     /// timeouts. Tests inject a [`ManualClock`](crate::ManualClock).
     pub clock: Arc<dyn Clock>,
@@ -140,6 +170,7 @@ impl Default for LogConfig {
             offsets_topic_partitions: 1,
             offsets_flush: FlushPolicy::Always,
             maintenance_interval: Duration::from_millis(100),
+            retention_check_interval: Duration::from_secs(300),
             clock: Arc::new(SystemClock),
         }
     }
@@ -159,6 +190,12 @@ impl LogConfig {
             return Err(Error::InvalidConfig {
                 field: "maintenance_interval",
                 reason: "must be at least 1 ms".into(),
+            });
+        }
+        if self.retention_check_interval < self.maintenance_interval {
+            return Err(Error::InvalidConfig {
+                field: "retention_check_interval",
+                reason: "must be at least maintenance_interval".into(),
             });
         }
         Ok(())

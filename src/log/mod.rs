@@ -73,7 +73,7 @@ pub(crate) struct Inner {
 }
 
 /// A topic's partitions, with their offsets and sizes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TopicDescription {
     /// The topic's name.
     pub name: TopicName,

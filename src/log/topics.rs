@@ -26,7 +26,8 @@ use crate::types::{PartitionId, TopicName, TopicPartition};
 
 const CATALOG_FILE: &str = "topics.checkpoint";
 const CATALOG_MAGIC: [u8; 4] = *b"MLDT";
-const CATALOG_VERSION: u32 = 1;
+/// 2: topic configs gained the compaction settings.
+const CATALOG_VERSION: u32 = 2;
 /// Suffix of a partition directory being removed.
 const DELETE_SUFFIX: &str = ".deleting";
 
