@@ -175,6 +175,16 @@ pub enum Error {
         reason: FormatError,
     },
 
+    /// A well-formed record the partition refuses: a record without a key
+    /// sent to a compacted topic (Kafka's `INVALID_RECORD`).
+    #[error("record refused by {path}: {reason}")]
+    InvalidRecord {
+        /// The partition directory.
+        path: PathBuf,
+        /// Why it was refused.
+        reason: String,
+    },
+
     /// The handle has been closed.
     #[error("{path} is closed")]
     Closed {
