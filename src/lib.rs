@@ -121,11 +121,14 @@ pub use group::{
     OFFSET_METADATA_MAX_BYTES,
 };
 pub use log::{
-    CleanupPolicy, Log, LogConfig, PartitionDescription, TopicConfig, TopicDescription,
-    MAX_PARTITIONS, OFFSETS_TOPIC,
+    CleanupPolicy, Log, LogConfig, MaintenanceReport, PartitionDescription, TopicConfig,
+    TopicDescription, MAX_PARTITIONS, OFFSETS_TOPIC,
 };
 pub use notify::{Doorbell, Rung};
-pub use partition::{PartitionLog, PartitionStats, Subscription};
+pub use partition::{
+    CompactionOutcome, CompactionSettings, PartitionLog, PartitionStats, Retention,
+    RetentionOutcome, Subscription,
+};
 pub use producer::partitioner::{murmur2, partition_for_key};
 pub use producer::{Producer, ProducerConfig, RecordMetadata};
 pub use record::{Header, HeaderRef, Record, RecordRef, StoredRecord};

@@ -15,7 +15,7 @@ use crate::types::Offset;
 
 impl PartitionLog {
     pub(super) fn apply_flush_policy(&self, end: Offset, rolled: bool) -> Result<()> {
-        let due = match self.config.flush {
+        let due = match self.cfg().flush {
             FlushPolicy::Always => true,
             FlushPolicy::EveryRecords(n) => end.0 - self.durability.flushed().0 >= n,
             FlushPolicy::Interval(d) => self.interval_elapsed(d),
@@ -30,14 +30,14 @@ impl PartitionLog {
     }
 
     pub(super) fn interval_elapsed(&self, d: Duration) -> bool {
-        let since = self.config.clock.now().0 - self.durability.last_sync().0;
+        let since = self.cfg().clock.now().0 - self.durability.last_sync().0;
         since >= i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// fsyncs if the flush policy is `Interval` and the interval has passed
     /// (for a maintenance thread). Returns whether it synced.
     pub fn flush_if_due(&self) -> Result<bool> {
-        match self.config.flush {
+        match self.cfg().flush {
             FlushPolicy::Interval(d) if self.interval_elapsed(d) => {
                 self.sync_to(self.end_offset())?;
                 Ok(true)
@@ -55,7 +55,7 @@ impl PartitionLog {
     /// Syncs for an appender under `FlushPolicy::Always`, which gathers the
     /// other appenders into its fsync; other policies sync at once.
     fn sync_appended(&self, target: Offset) -> Result<Offset> {
-        self.sync_with(target, self.config.flush == FlushPolicy::Always)
+        self.sync_with(target, self.cfg().flush == FlushPolicy::Always)
     }
 
     /// Makes offsets below `target` durable now.
@@ -68,7 +68,7 @@ impl PartitionLog {
         let flushed = self.durability.sync_to(
             target,
             gather,
-            || self.config.clock.now(),
+            || self.cfg().clock.now(),
             || self.end_offset(),
             |from| self.sync_now(from),
         )?;

@@ -38,12 +38,8 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<Offset>> {
             fsutil::remove_if_exists(&entry.path())?;
             continue;
         }
-        if let Some(stem) = name.strip_suffix(".log") {
-            if stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
-                if let Ok(base) = stem.parse::<u64>() {
-                    bases.push(Offset(base));
-                }
-            }
+        if let Some(base) = name.strip_suffix(".log").and_then(segment::parse_base) {
+            bases.push(base);
         }
     }
     bases.sort();

@@ -184,6 +184,11 @@ impl ActiveSegment {
     }
 
     /// Bytes of log written.
+    /// The largest timestamp of the records in this segment.
+    pub(crate) fn max_timestamp(&self) -> Option<Timestamp> {
+        self.cursor.max_timestamp()
+    }
+
     pub(crate) fn size(&self) -> usize {
         self.log.position()
     }
