@@ -64,7 +64,6 @@ impl PartitionLog {
     }
 
     fn sync_with(&self, target: Offset, gather: bool) -> Result<Offset> {
-        let before = self.durability.flushed();
         let flushed = self.durability.sync_to(
             target,
             gather,
@@ -72,7 +71,11 @@ impl PartitionLog {
             || self.end_offset(),
             |from| self.sync_now(from),
         )?;
-        if self.segment_base_of(flushed) > self.segment_base_of(before) {
+        // The recovery point moves once per segment: compared with the
+        // checkpoint's (not the flushed offset before this sync, which may
+        // already equal a new segment's base and hide the crossing).
+        let recovery_point = Offset(self.checkpoint.lock().recovery_point);
+        if self.segment_base_of(flushed) > self.segment_base_of(recovery_point) {
             self.write_checkpoint(|c| c.recovery_point = c.recovery_point.max(flushed.0))?;
         }
         Ok(flushed)

@@ -136,8 +136,9 @@ pub struct PartitionLog {
     /// for a whole pass (compaction reads and writes segment files under it);
     /// appends never take it. Taken before `writer` when both are needed.
     maintenance: Mutex<()>,
-    /// What the last compaction pass did; written at the end of a pass.
-    last_compaction: Mutex<Option<CompactionOutcome>>,
+    /// What the last compaction pass did and when a tombstone it kept
+    /// expires; written at the end of a pass.
+    cleaner: Mutex<compact::CleanerState>,
     /// Serializes checkpoint writes and remembers the last one written.
     checkpoint: Mutex<PartitionCheckpoint>,
     closed: AtomicBool,
@@ -234,7 +235,7 @@ impl PartitionLog {
             watchers: Arc::new(Watchers::default()),
             poison: OnceLock::new(),
             maintenance: Mutex::new(()),
-            last_compaction: Mutex::new(None),
+            cleaner: Mutex::new(compact::CleanerState::default()),
             checkpoint: Mutex::new(state),
             closed: AtomicBool::new(false),
             lock: Mutex::new(Some(lock)),
@@ -293,7 +294,7 @@ impl PartitionLog {
             active_segment_bytes,
             syncs: self.durability.syncs(),
             clean_offset: Offset(self.checkpoint.lock().clean_offset),
-            last_compaction: *self.last_compaction.lock(),
+            last_compaction: self.cleaner.lock().last,
         }
     }
 

@@ -94,6 +94,17 @@ impl CompactionOutcome {
     }
 }
 
+/// What compaction remembers between passes (in memory: after a restart the
+/// first pass that finds dirty data catches up).
+#[derive(Debug, Default)]
+pub(crate) struct CleanerState {
+    /// The last pass's outcome.
+    pub(crate) last: Option<CompactionOutcome>,
+    /// When the first tombstone kept by the last pass may go: a pass then
+    /// runs even without dirty data, so deletions do not linger.
+    tombstones_due: Option<i64>,
+}
+
 /// The sealed segments a pass may touch, with their sizes.
 struct Cleanable {
     segments: Vec<Arc<Segment>>,
@@ -132,7 +143,14 @@ impl PartitionLog {
             ..CompactionOutcome::default()
         };
         let dirty_bytes: u64 = clean.sizes[clean.first_dirty..].iter().sum();
-        if dirty_bytes == 0 || clean.dirty_ratio < settings.min_cleanable_dirty_ratio {
+        let dirty_enough =
+            dirty_bytes > 0 && clean.dirty_ratio >= settings.min_cleanable_dirty_ratio;
+        let tombstones_due = self
+            .cleaner
+            .lock()
+            .tombstones_due
+            .is_some_and(|due| now.0 >= due);
+        if clean.segments.is_empty() || !(dirty_enough || tombstones_due) {
             return Ok(outcome);
         }
         // The key map of the dirty segments, as far as the budget goes.
@@ -156,9 +174,14 @@ impl PartitionLog {
             }
         }
         let end = self.segments_end(&clean.segments, mapped);
-        let horizon = now.0.saturating_sub(millis(settings.delete_retention));
+        let tombstone_ms = millis(settings.delete_retention);
+        let horizon = now.0.saturating_sub(tombstone_ms);
+        let mut next_due: Option<i64> = None;
         for group in groups(&clean.segments[..mapped], &clean.sizes, end, &self.cfg()) {
-            let rewritten = self.clean_group(group, &map, horizon)?;
+            let rewritten = self.clean_group(group, &map, horizon, tombstone_ms)?;
+            if let Some(due) = rewritten.tombstones_due {
+                next_due = Some(next_due.map_or(due, |d| d.min(due)));
+            }
             outcome.segments_rewritten += rewritten.replaced;
             outcome.bytes_before += rewritten.bytes_before;
             outcome.bytes_after += rewritten.bytes_after;
@@ -167,7 +190,9 @@ impl PartitionLog {
         self.write_checkpoint(|c| c.clean_offset = c.clean_offset.max(end.0))?;
         outcome.cleaned = true;
         outcome.clean_offset = Offset(self.checkpoint.lock().clean_offset);
-        *self.last_compaction.lock() = Some(outcome);
+        let mut state = self.cleaner.lock();
+        state.last = Some(outcome);
+        state.tombstones_due = next_due;
         Ok(outcome)
     }
 
@@ -233,7 +258,13 @@ impl PartitionLog {
 
     /// Rewrites one group of consecutive segments into one, keeping the
     /// records `map` and `horizon` say to keep, and swaps it in.
-    fn clean_group(&self, group: Group<'_>, map: &KeyMap, horizon: i64) -> Result<Rewritten> {
+    fn clean_group(
+        &self,
+        group: Group<'_>,
+        map: &KeyMap,
+        horizon: i64,
+        tombstone_ms: i64,
+    ) -> Result<Rewritten> {
         let base = group.segments[0].base;
         let (files, file) = swap::Cleaned::create(&self.dir, base)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -248,9 +279,10 @@ impl PartitionLog {
         for seg in group.segments {
             let data = self.load_for_compaction(seg)?;
             // Tombstones go once the segment holding them is old enough.
-            let tombstones_expire = seg
-                .max_timestamp(&self.cfg())?
-                .is_none_or(|ts| ts.0 < horizon);
+            let seg_max = seg.max_timestamp(&self.cfg())?;
+            let tombstones_expire = seg_max.is_none_or(|ts| ts.0 < horizon);
+            let tombstone_due =
+                seg_max.map(|ts| ts.0.saturating_add(tombstone_ms).saturating_add(1));
             for_each_batch(seg, &data, |batch| {
                 let retained = match batch.header().is_control() {
                     // Transaction markers are not keyed data; kept as they are.
@@ -264,6 +296,10 @@ impl PartitionLog {
                             }
                         };
                         stats.records_removed += u64::from(!keep);
+                        if keep && r.value.is_none() {
+                            stats.tombstones_due =
+                                stats.tombstones_due.min(tombstone_due).or(tombstone_due);
+                        }
                         keep
                     })?,
                 };
@@ -328,6 +364,8 @@ impl PartitionLog {
 /// What rewriting one group did.
 #[derive(Debug, Default)]
 struct Rewritten {
+    /// When the first tombstone kept may go.
+    tombstones_due: Option<i64>,
     replaced: usize,
     bytes_before: u64,
     bytes_after: u64,
