@@ -236,7 +236,7 @@ fn run_maintenance_applies_topic_retention_and_resets_consumers() {
                 ..ConsumerConfig::default()
             })
             .unwrap();
-        c.assign(&[tp.clone()]).unwrap();
+        c.assign(std::slice::from_ref(&tp)).unwrap();
         c.seek(&tp, Offset(0)).unwrap();
         c
     };
