@@ -254,11 +254,18 @@ impl PartitionLog {
     }
 
     /// Replaces the configuration (after validating it). Appends, rolls and
-    /// flushes from now on follow the new one; existing segments stay as
-    /// they are. The clock is kept: time stays on one source.
+    /// flushes from now on follow the new one (a smaller `segment_bytes`
+    /// applies to the active segment too); sealed segments stay as they are.
+    /// The clock is kept: time stays on one source.
     pub fn set_config(&self, config: PartitionConfig) -> Result<()> {
         config.validate()?;
         let clock = Arc::clone(&self.cfg().clock);
+        // Under the writer lock: no append runs with half of the change.
+        let mut writer = self.writer.lock();
+        if let Some(active) = writer.as_mut() {
+            let limit = usize::try_from(config.segment_bytes).unwrap_or(usize::MAX);
+            active.limit_segment_bytes(limit);
+        }
         self.config
             .store(Arc::new(PartitionConfig { clock, ..config }));
         Ok(())

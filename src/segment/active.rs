@@ -193,6 +193,13 @@ impl ActiveSegment {
         self.log.position()
     }
 
+    /// Lowers the size at which this segment rolls (a topic's
+    /// `segment_bytes` was altered). Never raised: the map was sized for the
+    /// limit it was created with.
+    pub(crate) fn limit_segment_bytes(&mut self, segment_bytes: usize) {
+        self.segment_bytes = self.segment_bytes.min(segment_bytes);
+    }
+
     /// Whether a batch of `size` bytes ending at `last_offset` belongs in a new
     /// segment: this one is non-empty and the batch would overflow its size, its
     /// indexes, or its 32-bit relative offsets.
