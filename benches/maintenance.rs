@@ -17,9 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use moldau::{
-    CompactionSettings, PartitionConfig, PartitionLog, Record, Retention, Timestamp,
-};
+use moldau::{CompactionSettings, PartitionConfig, PartitionLog, Record, Retention, Timestamp};
 
 const RECORDS: u64 = 1_000_000;
 const KEYS: u64 = 10_000;
@@ -162,7 +160,9 @@ fn retention(c: &mut Criterion) {
                     max_bytes: Some(1),
                 };
                 let start = Instant::now();
-                let o = log.apply_retention(Timestamp(0), keep_one).expect("retention");
+                let o = log
+                    .apply_retention(Timestamp(0), keep_one)
+                    .expect("retention");
                 total += start.elapsed();
                 assert_eq!(o.segments_deleted, 999);
                 log.close().expect("close");
@@ -179,7 +179,9 @@ fn retention(c: &mut Criterion) {
     };
     group.bench_function("check-1000-segments", |b| {
         b.iter(|| {
-            let o = log.apply_retention(Timestamp(0), keep_all).expect("retention");
+            let o = log
+                .apply_retention(Timestamp(0), keep_all)
+                .expect("retention");
             assert_eq!(o.segments_deleted, 0);
         });
     });

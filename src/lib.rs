@@ -40,7 +40,8 @@
 //! ```
 //!
 //! One partition can also be used alone, as a [`PartitionLog`]: appends,
-//! zero-copy reads of whole batches, waiting, flush policies, truncation.
+//! zero-copy reads of whole batches, waiting, flush policies, truncation,
+//! retention and compaction.
 //!
 //! # Feature flags
 //!
@@ -51,8 +52,9 @@
 //! # Layout
 //!
 //! - `log`: [`Log`], one data directory: the topic catalog (`topics`),
-//!   [`LogConfig`] and [`TopicConfig`], the directory lock and the
-//!   maintenance thread.
+//!   [`LogConfig`] and [`TopicConfig`], the directory lock, and
+//!   `maintenance` (the thread and [`Log::run_maintenance`]: retention,
+//!   compaction, interval flushes).
 //! - `producer`: [`Producer`] (made by [`Log::producer`]) with
 //!   [`ProducerConfig`] and [`RecordMetadata`]; `partitioner` ([`murmur2`] and
 //!   [`partition_for_key`], as Kafka's Java client, and sticky partitions for
@@ -67,7 +69,9 @@
 //!   `offset_codec`, Kafka's own record format).
 //! - `partition`: [`PartitionLog`], the ordered segments of one partition,
 //!   one file per concern: `append`, `read` (and waiting), `flush` with
-//!   `durability` (group commit), `recovery`, `truncate`.
+//!   `durability` (group commit), `recovery`, `truncate`, `retention`
+//!   (deleting segments from the front), and `compact` (the key map, the
+//!   cleaning pass, and the crash-safe `swap` of rewritten segments).
 //! - `segment`: one `.log` file with its `.index` and `.timeindex`; index
 //!   lookups and rebuilding.
 //! - `record`: the byte format, Kafka RecordBatch v2; pure, no I/O (public:

@@ -156,8 +156,9 @@ pub struct LogConfig {
     pub maintenance_interval: Duration,
     /// How often the maintenance thread applies retention and compaction.
     /// Default 5 minutes (Kafka's `log.retention.check.interval.ms`); at least
-    /// [`LogConfig::maintenance_interval`]. [`Log::run_maintenance`]
-    /// (crate::Log::run_maintenance) does the same work on demand.
+    /// [`LogConfig::maintenance_interval`].
+    /// [`Log::run_maintenance`](crate::Log::run_maintenance) does the same
+    /// work on demand.
     pub retention_check_interval: Duration,
     /// Size of `__consumer_offsets` segments. Default 100 MiB (Kafka's
     /// `offsets.topic.segment.bytes`): compaction cleans only sealed
