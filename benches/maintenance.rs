@@ -5,8 +5,10 @@
 //!   `compaction/copy-baseline`: reading the same segment files and writing
 //!   them to one new file, fsynced (a pass can do no better than a copy).
 //! - `retention/delete-1000-segments`: a retention pass that deletes 999 of
-//!   1,000 segments; `retention/check-1000-segments`: a pass that deletes
-//!   nothing (the cost every `retention_check_interval` pays).
+//!   1,000 segments, beside `retention/unlink-baseline`: unlinking the same
+//!   2,997 files and fsyncing the directory; `retention/check-1000-segments`:
+//!   a pass that deletes nothing (the cost every `retention_check_interval`
+//!   pays).
 //!
 //! Every sample works on a fresh copy of a log built once, in the cargo
 //! target dir; only the pass itself is timed.
@@ -166,6 +168,30 @@ fn retention(c: &mut Criterion) {
                 total += start.elapsed();
                 assert_eq!(o.segments_deleted, 999);
                 log.close().expect("close");
+            }
+            total
+        });
+    });
+    group.bench_function("unlink-baseline", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let work = tmp();
+                copy_dir(template.path(), work.path());
+                let mut files: Vec<_> = fs::read_dir(work.path())
+                    .expect("list")
+                    .map(|e| e.expect("entry").path())
+                    .filter(|p| p.extension().is_some_and(|e| e != "checkpoint" && e != "lock"))
+                    .collect();
+                files.sort();
+                // All but the last segment's three files, then the directory fsync.
+                files.truncate(files.len() - 3);
+                let start = Instant::now();
+                for f in &files {
+                    fs::remove_file(f).expect("unlink");
+                }
+                fs::File::open(work.path()).expect("dir").sync_all().expect("fsync");
+                total += start.elapsed();
             }
             total
         });
