@@ -181,7 +181,10 @@ fn retention(c: &mut Criterion) {
                 let mut files: Vec<_> = fs::read_dir(work.path())
                     .expect("list")
                     .map(|e| e.expect("entry").path())
-                    .filter(|p| p.extension().is_some_and(|e| e != "checkpoint" && e != "lock"))
+                    .filter(|p| {
+                        p.extension()
+                            .is_some_and(|e| e != "checkpoint" && e != "lock")
+                    })
                     .collect();
                 files.sort();
                 // All but the last segment's three files, then the directory fsync.
@@ -190,7 +193,10 @@ fn retention(c: &mut Criterion) {
                 for f in &files {
                     fs::remove_file(f).expect("unlink");
                 }
-                fs::File::open(work.path()).expect("dir").sync_all().expect("fsync");
+                fs::File::open(work.path())
+                    .expect("dir")
+                    .sync_all()
+                    .expect("fsync");
                 total += start.elapsed();
             }
             total

@@ -292,3 +292,31 @@ fn compact_only_topics_are_not_deleted_by_time() {
     let d = log.describe_topic("table").unwrap();
     assert_eq!(d.partitions[0].start_offset, Offset(0));
 }
+
+#[test]
+fn the_maintenance_thread_applies_retention_on_its_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(0)));
+    let config = LogConfig {
+        clock: Arc::clone(&clock) as Arc<dyn moldau::Clock>,
+        maintenance_interval: Duration::from_millis(5),
+        retention_check_interval: Duration::from_millis(20),
+        ..LogConfig::default()
+    };
+    let log = Log::open(dir.path(), config).unwrap();
+    log.create_topic("events", 1, Some(aged_topic())).unwrap();
+    let producer = log.producer(Default::default()).unwrap();
+    for i in 0..200u64 {
+        let r = Record::new(format!("v{i}")).with_timestamp(Timestamp(i as i64 * HOUR_MS));
+        producer.send_to("events", PartitionId(0), r).unwrap();
+    }
+    let start = || log.describe_topic("events").unwrap().partitions[0].start_offset;
+    assert_eq!(start(), Offset(0));
+    // Time moves; the thread notices on its own, without run_maintenance.
+    clock.set(Timestamp(200 * HOUR_MS));
+    assert!(
+        common::wait_until(Duration::from_secs(10), || start() > Offset(0)),
+        "the maintenance thread never applied retention"
+    );
+    log.close().unwrap();
+}
