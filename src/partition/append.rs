@@ -23,17 +23,19 @@ impl PartitionLog {
     /// exceeds it is refused with [`Error::RecordTooLarge`]. An empty slice
     /// appends nothing and returns the end offset.
     pub fn append(&self, records: &[Record]) -> Result<Offset> {
-        if self.cfg().compacted && records.iter().any(|r| r.key.is_none()) {
+        let cfg = self.cfg();
+        if cfg.compacted && records.iter().any(|r| r.key.is_none()) {
             return Err(self.keyless());
         }
         // A clock read is a large share of a one-record append; records that
         // all carry a timestamp (the producer stamps its own) skip it.
         let now = match records.iter().any(|r| r.timestamp.is_none()) {
-            true => self.cfg().clock.now(),
+            true => cfg.clock.now(),
             // Never used: every record has its own timestamp.
             false => Timestamp(0),
         };
-        let max = self.cfg().max_record_bytes as usize;
+        let max = cfg.max_record_bytes as usize;
+        drop(cfg);
         let too_large = |size: usize| Error::RecordTooLarge {
             size: size as u64,
             max: max as u64,
