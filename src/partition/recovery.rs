@@ -132,10 +132,13 @@ pub(crate) fn recover(
     };
     let active = ActiveSegment::reopen(dir, last_base, cfg, valid_len, false)?;
     // The cut must be durable before anything is appended after it.
+    let log_path = SegmentPaths::new(dir, last_base).log;
+    let note = fsutil::FileSyncNote::before(|| valid_len as u64);
     active
         .log_file()
         .sync_all()
-        .map_err(|e| Error::io("fsync", &SegmentPaths::new(dir, last_base).log, e))?;
+        .map_err(|e| Error::io("fsync", &log_path, e))?;
+    note.synced(&log_path);
     fsutil::sync_dir(dir)?;
     Ok(Opened {
         sealed,
