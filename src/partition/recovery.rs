@@ -173,8 +173,13 @@ fn validate_segment(
         let Ok(Some(h)) = segment::header_at(bytes, pos) else {
             break;
         };
+        // baseOffset is outside the CRC. In the last segment (the active
+        // one: compaction never rewrites it) offsets are contiguous from the
+        // segment's base, so any jump is a damaged baseOffset.
+        let contiguous_from = expected_next.unwrap_or(base);
         if segment::check_in_segment(base, &h).is_err()
             || expected_next.is_some_and(|n| (h.base_offset as u64) < n.0)
+            || (next_base.is_none() && h.base_offset as u64 != contiguous_from.0)
             || next_base.is_some_and(|n| h.last_offset() as u64 >= n.0)
             || validate_batch(&bytes[pos..pos + h.total_size()]).is_err()
         {
