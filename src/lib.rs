@@ -48,6 +48,9 @@
 //! - `compression` (default): decode (and encode) gzip, snappy, lz4 and zstd
 //!   record batches; each codec also has its own feature (`gzip`, `snappy`,
 //!   `lz4`, `zstd`).
+//! - `fault-injection` (tests only): [`fault_injection`] reports every
+//!   completed fsync to an observer, so a crash test can simulate a power
+//!   cut (throw away what no fsync covered). Off, it costs nothing.
 //!
 //! # Layout
 //!
@@ -102,6 +105,8 @@ mod clock;
 mod config;
 mod consumer;
 mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault_injection;
 mod fsutil;
 mod group;
 mod log;

@@ -100,9 +100,12 @@ impl PartitionLog {
             }
             for seg in &pending {
                 if Arc::ptr_eq(seg, &active_segment) {
+                    let note =
+                        fsutil::FileSyncNote::before(|| published_log_bytes(seg, &self.config));
                     active_file
                         .sync_data()
                         .map_err(|e| Error::io("fsync", &seg.paths.log, e))?;
+                    note.synced(&seg.paths.log);
                 } else if !seg.is_deleted() {
                     for path in [&*seg.paths.log, &seg.paths.index, &seg.paths.time] {
                         sync_path(path)?;
@@ -122,9 +125,23 @@ impl PartitionLog {
     }
 }
 
+/// Bytes of the active segment's log published so far (for the
+/// fault-injection observer: what an fsync starting now covers).
+fn published_log_bytes(seg: &Segment, config: &crate::config::PartitionConfig) -> u64 {
+    seg.load(config)
+        .ok()
+        .flatten()
+        .map_or(0, |d| d.log.published() as u64)
+}
+
 pub(super) fn sync_path(path: &Path) -> Result<()> {
     match File::open(path) {
-        Ok(f) => f.sync_all().map_err(|e| Error::io("fsync", path, e)),
+        Ok(f) => {
+            let note = fsutil::FileSyncNote::before(|| f.metadata().map_or(0, |m| m.len()));
+            f.sync_all().map_err(|e| Error::io("fsync", path, e))?;
+            note.synced(path);
+            Ok(())
+        }
         // Removed meanwhile (retention or truncation): nothing left to sync.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io("open", path, e)),

@@ -54,7 +54,9 @@ impl PartitionLog {
             f.write_all(&data.log.readable()[..valid_len])?;
             f.sync_all()
         };
+        let note = fsutil::FileSyncNote::before(|| valid_len as u64);
         write().map_err(|e| self.poison_with(Error::io("write", &tmp, e)))?;
+        note.synced(&tmp);
         fs::rename(&tmp, &target.paths.log)
             .map_err(|e| self.poison_with(Error::io("rename", &target.paths.log, e)))?;
         for seg in cut {
