@@ -101,7 +101,7 @@ impl PartitionLog {
             for seg in &pending {
                 if Arc::ptr_eq(seg, &active_segment) {
                     let note =
-                        fsutil::FileSyncNote::before(|| published_log_bytes(seg, &self.config));
+                        fsutil::FileSyncNote::before(|| published_log_bytes(seg, &self.cfg()));
                     active_file
                         .sync_data()
                         .map_err(|e| Error::io("fsync", &seg.paths.log, e))?;
