@@ -50,6 +50,8 @@
 //! - `fault-injection` (tests only): [`fault_injection`] reports every
 //!   completed fsync to an observer, so a crash test can simulate a power
 //!   cut (throw away what no fsync covered). Off, it costs nothing.
+//! - `fuzzing` (tests only): [`fuzzing`] exposes decoders of internal files
+//!   (checkpoints, the topic catalog, committed offsets) to fuzz targets.
 //!
 //! # Layout
 //!
@@ -104,6 +106,8 @@ mod error;
 #[cfg(feature = "fault-injection")]
 pub mod fault_injection;
 mod fsutil;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod group;
 mod log;
 mod mmap;

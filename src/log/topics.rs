@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TopicConfig;
 use crate::checkpoint;
+#[cfg(feature = "fuzzing")]
+use crate::error::FormatError;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::partition::PartitionLog;
@@ -51,6 +53,12 @@ pub(crate) struct CatalogEntry {
     pub(crate) id: u64,
     pub(crate) partitions: u32,
     pub(crate) config: TopicConfig,
+}
+
+/// Decodes a `topics.checkpoint` (feature `fuzzing`; see `checkpoint::fuzz_decode`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_decode_catalog(bytes: &[u8], framed: bool) -> Result<(), FormatError> {
+    checkpoint::fuzz_decode::<Catalog>(CATALOG_MAGIC, CATALOG_VERSION, bytes, framed).map(|_| ())
 }
 
 impl Catalog {
