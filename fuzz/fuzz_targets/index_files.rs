@@ -45,21 +45,21 @@ fn probes() -> impl Iterator<Item = Timestamp> {
 /// Every (offset, value) and the answer for each probed timestamp.
 type Answers = (Vec<(Offset, Vec<u8>)>, Vec<Option<Offset>>);
 
-fn answers(log: &PartitionLog) -> Answers {
+fn answers(log: &PartitionLog) -> Result<Answers, moldau::Error> {
     let mut records = Vec::new();
     let mut next = log.start_offset();
     while next < log.end_offset() {
-        let batches = log.read(next, 1 << 16).expect("read");
+        let batches = log.read(next, 1 << 16)?;
         for r in batches.records() {
-            let r = r.expect("record");
+            let r = r?;
             records.push((r.offset, r.value.unwrap_or_default().to_vec()));
         }
         next = batches.next_offset().expect("progress");
     }
     let times = probes()
-        .map(|t| log.offset_for_timestamp(t).expect("offset_for_timestamp"))
-        .collect();
-    (records, times)
+        .map(|t| log.offset_for_timestamp(t))
+        .collect::<Result<_, _>>()?;
+    Ok((records, times))
 }
 
 /// The pristine partition (several sealed segments, cleanly closed) and its answers.
@@ -80,7 +80,7 @@ fn template() -> &'static (PathBuf, Answers) {
                 .collect();
             log.append(&batch).unwrap();
         }
-        let a = answers(&log);
+        let a = answers(&log).unwrap();
         log.close().unwrap();
         (dir, a)
     })
@@ -124,9 +124,28 @@ fuzz_target!(|data: &[u8]| {
         fs::remove_file(dir.join("partition.checkpoint")).unwrap();
     }
     let log = PartitionLog::open(&dir, config()).expect("an index never stops an open");
-    assert!(
-        &answers(&log) == expected,
-        "a damaged index changed an answer"
-    );
+    match answers(&log) {
+        Ok(got) => assert!(&got == expected, "a damaged index changed an answer"),
+        // Known gap (docs/RELIABILITY.md): an entry damaged into another
+        // plausible one passes the sanity check, and the reads it misleads
+        // fail with `Corrupt`. Never a wrong answer, and the log is intact:
+        // with the indexes rebuilt, every answer is right again.
+        Err(moldau::Error::Corrupt { .. }) => {
+            log.close().unwrap();
+            for ext in ["index", "timeindex"] {
+                for f in files(&dir, ext) {
+                    fs::remove_file(f).unwrap();
+                }
+            }
+            let log = PartitionLog::open(&dir, config()).expect("reopen");
+            assert!(
+                &answers(&log).expect("rebuilt") == expected,
+                "rebuilt indexes"
+            );
+            log.close().unwrap();
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    }
     log.close().unwrap();
 });
