@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub mod groups;
+pub mod mount;
 pub mod workload;
 
 use moldau::{Offset, PartitionConfig, PartitionLog, Record, StoredRecord, Timestamp};
