@@ -45,15 +45,17 @@ fn value(p: u32, i: u64) -> Vec<u8> {
     v
 }
 
-/// Checks that `e` is ENOSPC naming a file under `dir`; returns its operation.
-fn expect_enospc(e: &Error, dir: &Path, what: &str) -> &'static str {
+/// Checks that `e` is ENOSPC naming a file under `dir`; returns its
+/// operation and the file's extension.
+fn expect_enospc(e: &Error, dir: &Path, what: &str) -> String {
     match e {
         Error::Io { op, path, source } if source.raw_os_error() == Some(ENOSPC) => {
             assert!(
                 path.starts_with(dir),
                 "{what}: {e} names no file of the log"
             );
-            op
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            format!("{op} .{ext}")
         }
         other => panic!("{what}: expected Error::Io with ENOSPC, got {other}"),
     }
@@ -68,7 +70,7 @@ fn send_until_full(
     next: &mut u64,
     acked: &mut BTreeMap<u32, Vec<(Offset, u64)>>,
     what: &str,
-) -> BTreeSet<&'static str> {
+) -> BTreeSet<String> {
     let producer = log.producer(ProducerConfig::default()).unwrap();
     let mut ops = BTreeSet::new();
     let mut failures = 0;
@@ -158,7 +160,7 @@ fn check_acked(log: &Log, acked: &BTreeMap<u32, Vec<(Offset, u64)>>, what: &str)
 
 /// Commits increasing offsets until ENOSPC (or `max` commits); returns the
 /// last committed offset and the failing operation.
-fn commit_until_full(log: &Log, dir: &Path, max: u64, what: &str) -> (u64, Option<&'static str>) {
+fn commit_until_full(log: &Log, dir: &Path, max: u64, what: &str) -> (u64, Option<String>) {
     let mut c = log.consumer(ConsumerConfig::default()).unwrap();
     c.assign_in_group("g", &[tp("a", 0)]).unwrap();
     let start = log
@@ -203,13 +205,16 @@ fn a_full_disk_fails_typed_loses_nothing_and_recovers_when_space_is_freed() {
                 .send("ballast", Record::new(vec![i as u8; 1000]))
                 .unwrap();
         }
+        // Known gap (docs/RELIABILITY.md): a producer's cache keeps the
+        // partitions of a topic it sent to, and with them their files, until
+        // its next lookup; this one is done with the ballast.
         drop(producer);
         log.create_topic("a", 2, None).unwrap();
         let mut acked = BTreeMap::new();
         let mut next = 0;
         let ops = send_until_full(&log, &dir, &mut next, &mut acked, &what);
         let (committed, commit_op) = commit_until_full(&log, &dir, 20_000, &what);
-        ops_seen.extend(ops.iter().map(|op| op.to_string()));
+        ops_seen.extend(ops);
         if let Some(op) = commit_op {
             ops_seen.insert(format!("commit: {op}"));
         }
