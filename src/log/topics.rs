@@ -187,10 +187,13 @@ impl Topic {
     }
 
     /// Maps an error from a partition of this topic: a partition closed
-    /// because the topic was deleted reports [`Error::UnknownTopic`].
+    /// because the topic was deleted, or whose files the deletion removed
+    /// under a write in progress, reports [`Error::UnknownTopic`].
     pub(crate) fn map_err(&self, e: Error) -> Error {
         match (&e, self.deleted.load(Ordering::Acquire)) {
-            (Error::Closed { .. }, true) => self.unknown(),
+            (Error::Closed { .. } | Error::Io { .. } | Error::Poisoned { .. }, true) => {
+                self.unknown()
+            }
             _ => e,
         }
     }
