@@ -146,7 +146,14 @@ fn names_file_in(e: &Error, dir: &Path) -> bool {
 fn read_checked(log: &PartitionLog, dir: &Path, tally: &mut Tally, what: &str) -> u64 {
     let mut next = log.start_offset();
     let mut unreadable = 0;
+    // A damaged header can claim offsets up to 2^32 past the base; after
+    // this many failed reads the rest counts as unreadable.
+    let mut failures_left = 2 * RECORDS;
     while next < log.end_offset() {
+        if failures_left == 0 {
+            unreadable += log.end_offset().0 - next.0;
+            break;
+        }
         match log.read(next, 1 << 16) {
             Ok(batches) => {
                 let mut failed = false;
@@ -167,6 +174,7 @@ fn read_checked(log: &PartitionLog, dir: &Path, tally: &mut Tally, what: &str) -
                     }
                 }
                 if failed {
+                    failures_left -= 1;
                     tally.read_errors += 1;
                     unreadable += 1;
                     next = next.plus(1);
@@ -177,6 +185,7 @@ fn read_checked(log: &PartitionLog, dir: &Path, tally: &mut Tally, what: &str) -
             }
             Err(e) => {
                 assert!(names_file_in(&e, dir), "{what}: untyped read error {e}");
+                failures_left -= 1;
                 tally.read_errors += 1;
                 unreadable += 1;
                 next = next.plus(1);
