@@ -18,7 +18,10 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 cargo fuzz build -O
 scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
+# Partition directories the targets write; in memory where possible.
+files="$(mktemp -d -p "$([ -d /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")")"
+export MOLDAU_FUZZ_SCRATCH="$files"
+trap 'rm -rf "$scratch" "$files"' EXIT
 for target in $(cargo fuzz list); do
     mkdir -p "$scratch/$target"
     echo "fuzzing $target for ${seconds}s"

@@ -9,30 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use moldau::{Offset, PartitionConfig, PartitionLog, Record, Timestamp};
+use moldau::{Offset, PartitionLog, Record, Timestamp};
+use moldau_fuzz::config;
 
 const RECORDS: u64 = 200;
 
-fn config() -> PartitionConfig {
-    PartitionConfig {
-        segment_bytes: 4096,
-        index_interval_bytes: 128,
-        max_record_bytes: 4096,
-        ..PartitionConfig::default()
-    }
-}
-
 fn root() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let shm = Path::new("/dev/shm");
-        let root = if shm.is_dir() {
-            shm.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        root.join(format!("moldau-fuzz-index-{}", std::process::id()))
-    })
+    DIR.get_or_init(|| moldau_fuzz::scratch("index"))
 }
 
 /// Timestamps probed: before, between and after the records' own.

@@ -10,29 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use moldau::{Offset, PartitionConfig, PartitionLog, Record, Timestamp};
+use moldau::{Offset, PartitionLog, Record, Timestamp};
+use moldau_fuzz::config;
 
-/// A scratch directory, in memory where possible (fsyncs are free there).
+/// The scratch directory of this process.
 fn scratch() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let shm = Path::new("/dev/shm");
-        let root = if shm.is_dir() {
-            shm.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        root.join(format!("moldau-fuzz-recovery-{}", std::process::id()))
-    })
-}
-
-fn config() -> PartitionConfig {
-    PartitionConfig {
-        segment_bytes: 4096,
-        index_interval_bytes: 128,
-        max_record_bytes: 4096,
-        ..PartitionConfig::default()
-    }
+    DIR.get_or_init(|| moldau_fuzz::scratch("recovery"))
 }
 
 /// Reads from the start to the end, skipping offsets that fail to read;
