@@ -63,13 +63,10 @@ impl Damage {
 
 /// The byte ranges of the baseOffset fields of the batches in `log`.
 fn base_offset_fields(log: &Path) -> Vec<std::ops::Range<u64>> {
-    let bytes = fs::read(log).unwrap();
-    let (mut pos, mut out) = (0usize, Vec::new());
-    while pos + 12 <= bytes.len() {
-        out.push(pos as u64..pos as u64 + 8);
-        pos += 12 + u32::from_be_bytes(bytes[pos + 8..pos + 12].try_into().unwrap()) as usize;
-    }
-    out
+    batch_starts(&fs::read(log).unwrap())
+        .into_iter()
+        .map(|(pos, _)| pos as u64..pos as u64 + 8)
+        .collect()
 }
 
 fn positions_per_kind() -> u64 {
