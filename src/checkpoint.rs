@@ -22,11 +22,16 @@ pub(crate) fn encode<T: Serialize>(magic: [u8; 4], version: u32, value: &T) -> V
     // postcard only fails on writer errors or unsupported serde features; an
     // alloc Vec writer and plain structs have neither.
     let payload = postcard::to_allocvec(value).unwrap_or_default();
+    frame(magic, version, &payload)
+}
+
+/// Frames an encoded `payload` as a checkpoint file: header, payload, CRC.
+pub(crate) fn frame(magic: [u8; 4], version: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_BYTES + payload.len() + CRC_BYTES);
     out.extend_from_slice(&magic);
     out.extend_from_slice(&version.to_be_bytes());
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(payload);
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_be_bytes());
     out
@@ -72,6 +77,22 @@ pub(crate) fn decode<T: DeserializeOwned>(
     }
     postcard::from_bytes(&bytes[HEADER_BYTES..end])
         .map_err(|e| FormatError::Inconsistent(format!("payload does not decode: {e}")))
+}
+
+/// Decodes checkpoint `bytes` of kind `magic` as a `T`, for fuzz targets
+/// (feature `fuzzing`); with `framed`, `bytes` is only the payload and gets
+/// a valid header and CRC first, so that the payload decoder is reached.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_decode<T: DeserializeOwned>(
+    magic: [u8; 4],
+    version: u32,
+    bytes: &[u8],
+    framed: bool,
+) -> Result<T, FormatError> {
+    match framed {
+        true => decode(magic, version, &frame(magic, version, bytes)),
+        false => decode(magic, version, bytes),
+    }
 }
 
 /// Writes a checkpoint file crash-safely.

@@ -28,6 +28,7 @@ pub(crate) fn grow_file(
         false => current.saturating_add(step).min(max_len).max(needed),
     };
     let len = (target - current) as u64;
+    keep_reserve(file, len)?;
     match rustix::fs::fallocate(
         file,
         rustix::fs::FallocateFlags::empty(),
@@ -41,6 +42,22 @@ pub(crate) fn grow_file(
             Ok(target)
         }
         Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+/// Space left free on the file system for the small files that freeing
+/// space needs written first: the topic catalog (deleting a topic) and the
+/// partition checkpoint (retention). Growing data files stops short of it.
+pub(crate) const RESERVE_BYTES: u64 = 64 * 1024;
+
+/// Fails with `ENOSPC` if allocating `len` more bytes would leave less than
+/// [`RESERVE_BYTES`] free (one `fstatvfs` per growth step, not per append).
+fn keep_reserve(file: &File, len: u64) -> io::Result<()> {
+    let vfs = rustix::fs::fstatvfs(file)?;
+    let free = vfs.f_bavail.saturating_mul(vfs.f_frsize);
+    match free < len.saturating_add(RESERVE_BYTES) {
+        true => Err(io::Error::from(rustix::io::Errno::NOSPC)),
+        false => Ok(()),
     }
 }
 

@@ -48,9 +48,11 @@
 //! - `compression` (default): decode (and encode) gzip, snappy, lz4 and zstd
 //!   record batches; each codec also has its own feature (`gzip`, `snappy`,
 //!   `lz4`, `zstd`).
-//! - `fault-injection` (tests only): [`fault_injection`] reports every
+//! - `fault-injection` (tests only): `moldau::fault_injection` reports every
 //!   completed fsync to an observer, so a crash test can simulate a power
 //!   cut (throw away what no fsync covered). Off, it costs nothing.
+//! - `fuzzing` (tests only): `moldau::fuzzing` exposes decoders of internal files
+//!   (checkpoints, the topic catalog, committed offsets) to fuzz targets.
 //!
 //! # Layout
 //!
@@ -108,6 +110,8 @@ mod error;
 #[cfg(feature = "fault-injection")]
 pub mod fault_injection;
 mod fsutil;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod group;
 mod log;
 mod mmap;

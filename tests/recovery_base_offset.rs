@@ -14,24 +14,40 @@ use moldau::{Offset, PartitionLog};
 #[test]
 fn recovery_cuts_the_active_segment_at_a_damaged_base_offset() {
     let dir = tempfile::tempdir().unwrap();
-    let log = PartitionLog::open(dir.path(), small_config()).unwrap();
-    append_range(&log, 0..300, 3);
-    log.close().unwrap();
-    let active = log_files(dir.path()).pop().unwrap();
-    let bytes = std::fs::read(&active).unwrap();
-    // The second batch starts after the first: 12 bytes of offset and
-    // length, then the length's worth.
-    let second = 12 + u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
-    let damaged_base = i64::from_be_bytes(bytes[second..second + 8].try_into().unwrap()) as u64;
+    let active = closed_partition(dir.path(), 300);
+    let (second, damaged_base) = batch_starts(&std::fs::read(&active).unwrap())[1];
     flip_byte(&active, second as u64 + 5, 0x02);
     mark_unclean(dir.path());
 
     let log = PartitionLog::open(dir.path(), small_config()).unwrap();
-    assert_eq!(
-        log.end_offset(),
-        Offset(damaged_base),
-        "cut at the damaged batch"
-    );
-    assert_records(&log, 0..damaged_base);
+    assert_cut_at(&log, damaged_base);
+}
+
+// Known gap (docs/RELIABILITY.md, suite 4): after a clean close, the open
+// trusts the active segment past its last index entry, so a damaged
+// baseOffset there moves the log end and serves records at wrong offsets.
+// The fix (contiguity wherever a partition is not compacted) belongs with
+// the compaction work.
+#[test]
+#[ignore = "known gap: a clean open trusts base offsets in the active segment"]
+fn a_clean_open_does_not_trust_a_damaged_base_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let active = closed_partition(dir.path(), 300);
+    // The last batch: past every index entry.
+    let (last, damaged_base) = *batch_starts(&std::fs::read(&active).unwrap())
+        .last()
+        .unwrap();
+    flip_byte(&active, last as u64 + 5, 0x02);
+
+    // Refusing to open is as good as cutting; serving the batch is not.
+    if let Ok(log) = PartitionLog::open(dir.path(), small_config()) {
+        assert_cut_at(&log, damaged_base);
+    }
+}
+
+/// The log ends at `end` (the damaged batch) and holds every record before it.
+fn assert_cut_at(log: &PartitionLog, end: u64) {
+    assert_eq!(log.end_offset(), Offset(end), "cut at the damaged batch");
+    assert_records(log, 0..end);
     log.close().unwrap();
 }

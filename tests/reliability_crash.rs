@@ -12,9 +12,7 @@
 
 mod common;
 
-use std::os::unix::process::ExitStatusExt;
-
-use common::workload::{self, Acks, Rng, POLICIES};
+use common::workload::{self, Rng, POLICIES};
 
 #[test]
 fn crash_child() {
@@ -33,23 +31,7 @@ fn acknowledged_work_survives_sigkill_at_random_moments() {
         let policy_index = seed % POLICIES.len() as u64;
         let dir = tempfile::tempdir().unwrap();
         let mut rng = Rng(seed);
-        // Mostly early kills (open, topic creation, first rolls), some late.
-        let kill_after = match rng.below(4) {
-            0 => rng.below(4),
-            _ => rng.below(120),
-        };
-        let child = workload::spawn(dir.path(), seed, policy_index);
-        let mut acks = Acks::default();
-        let mut seen = 0;
-        let status = workload::run_until_killed(child, &mut acks, |_| {
-            seen += 1;
-            seen > kill_after
-        });
-        assert_eq!(
-            status.signal(),
-            Some(9),
-            "{what}: the child died on its own"
-        );
+        let acks = workload::crash_trial(dir.path(), seed, policy_index, &mut rng, &what);
         acked_total += acks.records.values().map(|n| n + 1).sum::<u64>();
         commits_total += acks.committed.len();
         workload::check(

@@ -23,13 +23,12 @@ mod common;
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use moldau::fault_injection::{set_sync_observer, SyncEvent};
 
-use common::workload::{self, report, Acks, Rng, POLICIES};
+use common::workload::{self, report, Rng, POLICIES};
 
 /// Files to be renamed up to this size are copied into the side channel when
 /// synced, so a name renamed over without a directory fsync can get its old
@@ -312,22 +311,7 @@ fn acknowledged_work_survives_power_loss_at_random_moments() {
         let fill = [Fill::Zeros, Fill::Random, Fill::Pages][(seed / 4 % 3) as usize];
         let dir = tempfile::tempdir().unwrap();
         let mut rng = Rng(seed);
-        let kill_after = match rng.below(4) {
-            0 => rng.below(4),
-            _ => rng.below(120),
-        };
-        let child = workload::spawn(dir.path(), seed, policy_index);
-        let mut acks = Acks::default();
-        let mut seen = 0;
-        let status = workload::run_until_killed(child, &mut acks, |_| {
-            seen += 1;
-            seen > kill_after
-        });
-        assert_eq!(
-            status.signal(),
-            Some(9),
-            "{what}: the child died on its own"
-        );
+        let acks = workload::crash_trial(dir.path(), seed, policy_index, &mut rng, &what);
         let durable = Durable::from_reports(&acks.other);
         power_cut(dir.path(), &durable, fill, &mut rng, &mut losses);
         if policy == moldau::FlushPolicy::Always {

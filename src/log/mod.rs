@@ -6,6 +6,9 @@ mod config;
 mod maintenance;
 mod topics;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use topics::fuzz_decode_catalog;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};

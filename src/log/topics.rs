@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TopicConfig;
 use crate::checkpoint;
+#[cfg(feature = "fuzzing")]
+use crate::error::FormatError;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::partition::PartitionLog;
@@ -52,6 +54,12 @@ pub(crate) struct CatalogEntry {
     pub(crate) id: u64,
     pub(crate) partitions: u32,
     pub(crate) config: TopicConfig,
+}
+
+/// Decodes a `topics.checkpoint` (feature `fuzzing`; see `checkpoint::fuzz_decode`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_decode_catalog(bytes: &[u8], framed: bool) -> Result<(), FormatError> {
+    checkpoint::fuzz_decode::<Catalog>(CATALOG_MAGIC, CATALOG_VERSION, bytes, framed).map(|_| ())
 }
 
 impl Catalog {
@@ -195,10 +203,13 @@ impl Topic {
     }
 
     /// Maps an error from a partition of this topic: a partition closed
-    /// because the topic was deleted reports [`Error::UnknownTopic`].
+    /// because the topic was deleted, or whose files the deletion removed
+    /// under a write in progress, reports [`Error::UnknownTopic`].
     pub(crate) fn map_err(&self, e: Error) -> Error {
         match (&e, self.deleted.load(Ordering::Acquire)) {
-            (Error::Closed { .. }, true) => self.unknown(),
+            (Error::Closed { .. } | Error::Io { .. } | Error::Poisoned { .. }, true) => {
+                self.unknown()
+            }
             _ => e,
         }
     }

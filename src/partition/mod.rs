@@ -60,6 +60,21 @@ struct PartitionCheckpoint {
     clean_offset: u64,
 }
 
+/// Decodes a `partition.checkpoint` (feature `fuzzing`; see `checkpoint::fuzz_decode`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_decode_checkpoint(
+    bytes: &[u8],
+    framed: bool,
+) -> std::result::Result<(), crate::error::FormatError> {
+    checkpoint::fuzz_decode::<PartitionCheckpoint>(
+        CHECKPOINT_MAGIC,
+        CHECKPOINT_VERSION,
+        bytes,
+        framed,
+    )
+    .map(|_| ())
+}
+
 /// Sizes and offsets of a partition.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PartitionStats {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub mod groups;
+pub mod mount;
 pub mod workload;
 
 use moldau::{Offset, PartitionConfig, PartitionLog, Record, StoredRecord, Timestamp};
@@ -205,6 +206,27 @@ pub fn append_range(
         i += n;
     }
     bases
+}
+
+/// Where each batch of a segment file starts, and its base offset (read
+/// from the 12-byte log overhead: baseOffset, then batchLength).
+pub fn batch_starts(log: &[u8]) -> Vec<(usize, u64)> {
+    let (mut pos, mut out) = (0, Vec::new());
+    while pos + 12 <= log.len() {
+        let base = i64::from_be_bytes(log[pos..pos + 8].try_into().unwrap()) as u64;
+        out.push((pos, base));
+        pos += 12 + u32::from_be_bytes(log[pos + 8..pos + 12].try_into().unwrap()) as usize;
+    }
+    out
+}
+
+/// A cleanly closed partition in `dir` holding records `0..n` in batches of
+/// three, and its active segment's file.
+pub fn closed_partition(dir: &Path, n: u64) -> PathBuf {
+    let log = PartitionLog::open(dir, small_config()).unwrap();
+    append_range(&log, 0..n, 3);
+    log.close().unwrap();
+    log_files(dir).pop().unwrap()
 }
 
 /// `n` pseudo-random bytes (xorshift), the same for the same `seed`.

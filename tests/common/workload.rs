@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, ChildStdout};
 use std::time::Duration;
@@ -267,6 +268,30 @@ pub fn spawn(dir: &Path, seed: u64, policy_index: u64) -> Child {
         (CHILD_SEED, seed.as_ref()),
         (CHILD_POLICY, policy.as_ref()),
     ])
+}
+
+/// One trial: starts the child on `dir` and kills it after a number of acks
+/// drawn from `rng` (mostly early: open, topic creation, first rolls; some
+/// later); returns what it reported. Panics naming `what` if the child died
+/// on its own.
+pub fn crash_trial(dir: &Path, seed: u64, policy_index: u64, rng: &mut Rng, what: &str) -> Acks {
+    let kill_after = match rng.below(4) {
+        0 => rng.below(4),
+        _ => rng.below(120),
+    };
+    let child = spawn(dir, seed, policy_index);
+    let mut acks = Acks::default();
+    let mut seen = 0;
+    let status = run_until_killed(child, &mut acks, |_| {
+        seen += 1;
+        seen > kill_after
+    });
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "{what}: the child died on its own"
+    );
+    acks
 }
 
 /// Reads the child's reports until `stop` says so (after each ack line) or
