@@ -93,6 +93,8 @@
 struct ReadmeExample;
 
 mod batches;
+#[cfg(feature = "broker")]
+pub mod broker;
 mod checkpoint;
 mod clock;
 mod config;
@@ -122,7 +124,7 @@ pub use group::{
 };
 pub use log::{
     CleanupPolicy, Log, LogConfig, PartitionDescription, TopicConfig, TopicDescription,
-    MAX_PARTITIONS, OFFSETS_TOPIC,
+    KAFKA_TOPIC_CONFIG_KEYS, MAX_PARTITIONS, OFFSETS_TOPIC,
 };
 pub use notify::{Doorbell, Rung};
 pub use partition::{PartitionLog, PartitionStats, Subscription};

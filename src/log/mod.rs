@@ -3,6 +3,7 @@
 //! made from it.
 
 mod config;
+mod kafka_config;
 mod topics;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use std::thread::JoinHandle;
 use parking_lot::{Mutex, RwLock};
 
 pub use config::{CleanupPolicy, LogConfig, TopicConfig};
+pub use kafka_config::KAFKA_TOPIC_CONFIG_KEYS;
 pub(crate) use topics::{Partition, Topic};
 
 use crate::error::{Error, Result};
