@@ -210,7 +210,9 @@ pub(crate) fn describe_configs(
             };
             let keys: Option<Vec<String>> = r
                 .configuration_keys
-                .map(|ks| ks.iter().map(|k| k.as_str().to_owned()).collect());
+                .map(|ks| ks.iter().map(|k| k.as_str().to_owned()).collect::<Vec<_>>())
+                // Null or empty: every setting.
+                .filter(|ks| !ks.is_empty());
             let configs = entries
                 .into_iter()
                 .filter(|(k, _)| keys.as_ref().is_none_or(|ks| ks.iter().any(|w| w == k)))

@@ -184,7 +184,12 @@ pub(crate) fn last_seq(first: i32, last_offset_delta: i32) -> i32 {
 /// caller's id when it asks to bump it (v3+). Transactions are not supported.
 pub(crate) fn handle(shared: &Arc<Shared>, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let resp = InitProducerIdResponse::default();
-    if req.transactional_id.is_some() {
+    // Null (or empty) means an idempotent, non-transactional producer.
+    if req
+        .transactional_id
+        .as_ref()
+        .is_some_and(|t| !t.0.is_empty())
+    {
         return resp
             .with_error_code(errors::of(ResponseError::InvalidRequest))
             .with_producer_id(ProducerId(-1))
