@@ -247,6 +247,7 @@ impl Group {
         if !self.members.contains_key(&member_id) && self.members.len() >= MEMBERS_MAX {
             return refuse(fail(ResponseError::GroupMaxSizeReached));
         }
+        tracing::debug!(member = %member_id, state = self.state.name(), "classic member joins");
         let (tx, rx) = oneshot::channel();
         let member = self.members.entry(member_id).or_insert_with(|| Member {
             client_id: String::new(),
@@ -459,6 +460,12 @@ impl Group {
         self.state = State::CompletingRebalance;
         self.protocol = protocol.clone();
         self.leader = Some(leader.clone());
+        tracing::debug!(
+            generation = self.generation,
+            leader = %leader,
+            members = ?self.members.keys().collect::<Vec<_>>(),
+            "classic group rebalanced"
+        );
         for (id, m) in self.members.iter_mut() {
             m.expires = now + m.session_timeout;
             m.assignment = Bytes::new();
@@ -513,7 +520,12 @@ impl Group {
     }
 
     fn tick(&mut self, now: Instant) {
+        let pending = self.pending.len();
         self.pending.retain(|_, deadline| *deadline > now);
+        if self.pending.len() < pending {
+            // A rebalance may have been waiting only for them.
+            self.try_complete_join(now, false);
+        }
         // Members waiting in a join or sync are alive: their request is open.
         let expired: Vec<String> = self
             .members

@@ -68,9 +68,7 @@ pub(crate) async fn join(
                 .with_metadata(meta)
         })
         .collect();
-    if outcome.error != NONE {
-        tracing::debug!(group = %group_id, code = outcome.error, "join refused");
-    }
+    tracing::debug!(group = %group_id, code = outcome.error, member = %outcome.member_id, generation = outcome.generation, "join answered");
     let resp = JoinGroupResponse::default();
     // v7 added the protocol type; older versions must leave it unset.
     let resp = match ctx.version >= 7 {
@@ -192,6 +190,7 @@ pub(crate) async fn sync(
         }
         _ => (None, None),
     };
+    tracing::debug!(group = %group_id, member = %req.member_id.as_str(), code = outcome.error, "sync answered");
     SyncGroupResponse::default()
         .with_error_code(outcome.error)
         .with_assignment(outcome.assignment)
@@ -206,6 +205,9 @@ pub(crate) fn heartbeat(shared: &Arc<Shared>, req: HeartbeatRequest) -> Heartbea
             .lock()
             .heartbeat(req.member_id.as_str(), req.generation_id, Instant::now()),
     };
+    if code != NONE {
+        tracing::debug!(group = %req.group_id.0.as_str(), member = %req.member_id.as_str(), code, "heartbeat refused");
+    }
     HeartbeatResponse::default().with_error_code(code)
 }
 
