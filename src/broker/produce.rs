@@ -44,16 +44,23 @@ pub(crate) async fn handle(
             errors::of(ResponseError::InvalidRequiredAcks),
         ));
     }
-    // An append can wait for an fsync only when a topic flushes on append;
-    // the default (never) only copies into the memory map.
-    let may_block = req.topic_data.iter().any(|t| {
+    // Appends copy into the memory map, but may wait on the disk: an fsync
+    // under a flush policy, or a segment roll (which fsyncs the sealed
+    // segment). On a multi-threaded runtime the append runs in place with
+    // the worker handed off (`block_in_place`, a few microseconds per
+    // request); on a current-thread runtime, on the blocking pool when the
+    // topic flushes on append.
+    let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
+    let may_fsync = req.topic_data.iter().any(|t| {
         TopicName::new(t.name.0.as_str())
             .and_then(|n| shared.log.topic(&n))
             .is_ok_and(|topic| topic.config.flush != FlushPolicy::Never)
     });
-    let resp = match may_block {
-        false => append_all(shared, req, version),
-        true => {
+    let resp = match (multi_thread, may_fsync) {
+        (true, _) => tokio::task::block_in_place(|| append_all(shared, req, version)),
+        (false, false) => append_all(shared, req, version),
+        (false, true) => {
             let s = Arc::clone(shared);
             match blocking(move || Ok(append_all(&s, req, version))).await {
                 Ok(r) => r,
