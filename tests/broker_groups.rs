@@ -258,4 +258,17 @@ fn an_in_process_group_refuses_classic_members() {
     // A commit from outside the group is refused too.
     assert_eq!(commit(&mut c, "", -1, 3), 23);
     drop(consumer);
+
+    // The other way round: a classic group refuses in-process consumers
+    // until it has no members left.
+    let mut a = broker.client();
+    let ja = join(&mut a, None, 300);
+    assert_eq!(ja.error_code, 0, "the in-process member left when dropped");
+    let mut consumer = broker.log.consumer(ConsumerConfig::default()).unwrap();
+    let err = consumer.subscribe(GROUP, &["jobs"]).unwrap_err();
+    assert!(err.to_string().contains("classic"), "{err}");
+    // The member's session expires; the timer hands the group back.
+    assert!(wait_until(Duration::from_secs(10), || consumer
+        .subscribe(GROUP, &["jobs"])
+        .is_ok()));
 }

@@ -187,11 +187,21 @@ impl ClassicGroups {
         format!("{prefix}-{n}-{}", std::process::id())
     }
 
-    /// Expires sessions and completes overdue rebalances.
-    pub(crate) fn tick(&self, now: Instant) {
-        let groups: Vec<_> = self.groups.lock().values().cloned().collect();
-        for g in groups {
-            g.lock().tick(now);
+    /// Expires sessions and completes overdue rebalances; `release` is
+    /// called, under the group's lock, for each group left without members.
+    pub(crate) fn tick(&self, now: Instant, release: &dyn Fn(&str)) {
+        let groups: Vec<_> = self
+            .groups
+            .lock()
+            .iter()
+            .map(|(id, g)| (id.clone(), Arc::clone(g)))
+            .collect();
+        for (id, g) in groups {
+            let mut g = g.lock();
+            g.tick(now);
+            if g.members.is_empty() && g.pending.is_empty() {
+                release(&id);
+            }
         }
     }
 }
@@ -555,7 +565,11 @@ pub(crate) async fn run_timer(shared: Arc<Shared>) {
     let mut stopping = shared.stopping.clone();
     loop {
         tokio::select! {
-            _ = interval.tick() => shared.groups.tick(Instant::now()),
+            _ = interval.tick() => {
+                // An empty classic group goes back to in-process consumers.
+                let coordinator = &shared.log.inner.groups;
+                shared.groups.tick(Instant::now(), &|id| coordinator.release_external(id));
+            }
             _ = stopping.wait_for(|s| *s) => return,
         }
     }

@@ -99,10 +99,6 @@ async fn join_outcome(shared: &Arc<Shared>, req: JoinGroupRequest, ctx: &Ctx) ->
     if session < cfg.group_min_session_timeout || session > cfg.group_max_session_timeout {
         return refuse(ResponseError::InvalidSessionTimeout);
     }
-    if in_process_members(shared, &group_id) {
-        tracing::warn!(group = %group_id, "a classic member tried to join an in-process group");
-        return refuse(ResponseError::InconsistentGroupProtocol);
-    }
     // v0 has no rebalance timeout: Kafka uses the session timeout.
     let rebalance = match req.rebalance_timeout_ms {
         ms if ctx.version >= 1 && ms > 0 => Duration::from_millis(ms as u64),
@@ -127,7 +123,16 @@ async fn join_outcome(shared: &Arc<Shared>, req: JoinGroupRequest, ctx: &Ctx) ->
         require_known_id: ctx.version >= 4,
     };
     let new_id = shared.groups.new_member_id(&ctx.client_id);
-    let step = group.lock().join(spec, new_id, Instant::now());
+    let step = {
+        let mut g = group.lock();
+        // Claimed under the classic group's lock, so the timer cannot give
+        // the group back to in-process consumers in between.
+        if let Err(e) = shared.log.inner.groups.claim_external(&group_id) {
+            tracing::warn!(group = %group_id, "a classic member cannot join: {e}");
+            return refuse(ResponseError::InconsistentGroupProtocol);
+        }
+        g.join(spec, new_id, Instant::now())
+    };
     let member_id = req.member_id.as_str().to_owned();
     match step {
         Step::Now(o) => o,
