@@ -71,6 +71,17 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
                 break;
             }
         };
+        // Room for the body in the shared budget first (len fits: it is at
+        // most max_request_bytes, which validate bounds below u32::MAX).
+        let permits = u32::try_from(len).unwrap_or(u32::MAX);
+        let room = tokio::select! {
+            r = shared.request_bytes.acquire_many(permits) => r,
+            _ = stopping.wait_for(|s| *s) => break,
+        };
+        let Ok(_room) = room else {
+            // Never closed: the server owns the semaphore.
+            break;
+        };
         let mut body = BytesMut::zeroed(len);
         if let Err(e) = rd.read_exact(&mut body).await {
             tracing::debug!(%peer, error = %e, "connection ended inside a frame");

@@ -58,6 +58,11 @@ pub struct BrokerConfig {
     /// connection before its body is read. Default 100 MiB (Kafka's
     /// `socket.request.max.bytes`); at least 1 KiB.
     pub max_request_bytes: usize,
+    /// Most request bytes held in memory at once, over all connections: a
+    /// connection waits for room before reading a frame's body (Kafka's
+    /// `queued.max.request.bytes`). Default 1 GiB; at least
+    /// `max_request_bytes`.
+    pub max_buffered_request_bytes: usize,
     /// Most connections served at once; more wait in the listen backlog.
     /// Default 1024; at least 1.
     pub max_connections: usize,
@@ -86,6 +91,7 @@ impl Default for BrokerConfig {
             advertised_port: None,
             node_id: 0,
             max_request_bytes: 100 << 20,
+            max_buffered_request_bytes: 1 << 30,
             max_connections: 1024,
             auto_create_topics: true,
             default_partitions: 1,
@@ -107,6 +113,14 @@ impl BrokerConfig {
         };
         if self.max_request_bytes < 1024 || self.max_request_bytes > i32::MAX as usize {
             return invalid("max_request_bytes", "must be from 1 KiB to 2 GiB - 1");
+        }
+        if self.max_buffered_request_bytes < self.max_request_bytes
+            || self.max_buffered_request_bytes > u32::MAX as usize
+        {
+            return invalid(
+                "max_buffered_request_bytes",
+                "must be from max_request_bytes to 4 GiB - 1",
+            );
         }
         if self.max_connections == 0 {
             return invalid("max_connections", "must be at least 1");
@@ -139,6 +153,9 @@ pub(crate) struct Shared {
     pub(crate) groups: ClassicGroups,
     /// Becomes `true` when the server stops; long polls and idle connections end.
     pub(crate) stopping: watch::Receiver<bool>,
+    /// Request bytes that may be buffered, one permit per byte
+    /// ([`BrokerConfig::max_buffered_request_bytes`]).
+    pub(crate) request_bytes: Semaphore,
 }
 
 /// A Kafka-protocol broker serving one [`Log`].
@@ -188,6 +205,7 @@ impl Server {
         };
         let advertised_port = i32::from(config.advertised_port.unwrap_or(local.port()));
         let (stop, stopping) = watch::channel(false);
+        let config_bytes = config.max_buffered_request_bytes;
         let shared = Arc::new(Shared {
             groups: ClassicGroups::new(),
             producers: ProducerIds::new(),
@@ -196,6 +214,7 @@ impl Server {
             advertised_host,
             advertised_port,
             stopping,
+            request_bytes: Semaphore::new(config_bytes),
         });
         Ok(Server {
             shared,
