@@ -7,9 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::broker::{batch, test_config, TestBroker};
+use common::broker::{batch, broker_has_read, test_config, wait_until, TestBroker};
 use common::kafka::{fetch_request, produce, FETCH_V};
-use kafka_protocol::messages::FetchRequest;
+use kafka_protocol::messages::{ApiVersionsRequest, FetchRequest};
 use moldau::{Log, LogConfig, Offset, Record};
 
 #[test]
@@ -24,10 +24,18 @@ fn stop_answers_waiters_closes_the_log_and_loses_nothing() {
     }
     // A fetch parked for up to 50 s at the end of the log.
     let mut waiter = broker.client();
+    // One round trip first: a connection still in the listen backlog when
+    // the server stops is reset, not served.
+    assert_eq!(waiter.call(&ApiVersionsRequest::default(), 3).error_code, 0);
     waiter.send(
         &fetch_request(&[("kept", 0, 10)], 50_000, 1, 1 << 20, 1 << 20),
         FETCH_V,
     );
+    // In the broker's hands before the stop: a request still in the
+    // kernel's buffer when the connection closes is not in flight.
+    assert!(wait_until(Duration::from_secs(10), || broker_has_read(
+        &broker, &waiter
+    )));
     let started = Instant::now();
     let addr = broker.addr;
     broker.stop().unwrap();

@@ -55,7 +55,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     let mut stopping = shared.stopping.clone();
     let max = shared.config.max_request_bytes;
     loop {
+        // Biased to the read: a request already received when the server
+        // stops is still answered (graceful shutdown finishes in-flight work).
         let len = tokio::select! {
+            biased;
             r = rd.read_i32() => match r {
                 Ok(n) => n,
                 // The client closed the connection (or it broke): done.
@@ -74,11 +77,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
         // Room for the body in the shared budget first (len fits: it is at
         // most max_request_bytes, which validate bounds below u32::MAX).
         let permits = u32::try_from(len).unwrap_or(u32::MAX);
-        let room = tokio::select! {
-            r = shared.request_bytes.acquire_many(permits) => r,
-            _ = stopping.wait_for(|s| *s) => break,
-        };
-        let Ok(_room) = room else {
+        // Not cut short by a stop: the permits come back as other
+        // connections finish, and this request is already arriving.
+        let Ok(_room) = shared.request_bytes.acquire_many(permits).await else {
             // Never closed: the server owns the semaphore.
             break;
         };

@@ -183,6 +183,27 @@ impl Client {
     }
 }
 
+/// Whether the broker has taken every byte `c` sent off its socket (the
+/// kernel's receive queue for the broker's end is empty), from
+/// `/proc/net/tcp`: a request read this way is in the broker's hands.
+pub fn broker_has_read(broker: &TestBroker, c: &Client) -> bool {
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => String::new(),
+    };
+    let local = hex(broker.addr);
+    let remote = hex(c.stream.local_addr().unwrap());
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f.len() > 4 && f[1] == local && f[2] == remote && f[4].split(':').nth(1) == Some("00000000")
+    })
+}
+
 /// One uncompressed batch of `records` as a producer sends it.
 pub fn batch(records: &[Record]) -> Bytes {
     Bytes::from(moldau::record::encode_batch_to_vec(records, Timestamp::now(), Offset(0)).unwrap())
