@@ -176,6 +176,10 @@ fn two_members_rebalance_share_commit_and_leave() {
     assert_eq!(got, (0, Bytes::from("p1")));
     assert_eq!(heartbeat(&mut b, &b_id, 2), 0);
     assert_eq!(heartbeat(&mut b, &b_id, 1), 22, "ILLEGAL_GENERATION");
+    assert_eq!(sync(&mut b, &b_id, 1, &[]).0, 22, "ILLEGAL_GENERATION");
+    assert_eq!(sync(&mut b, "stranger", 2, &[]).0, 25, "UNKNOWN_MEMBER_ID");
+    // A stable group answers a repeated sync with the member's assignment.
+    assert_eq!(sync(&mut b, &b_id, 2, &[]), (0, Bytes::from("p1")));
     assert_eq!(heartbeat(&mut b, "stranger", 2), 25, "UNKNOWN_MEMBER_ID");
 
     // Commits: current generation only; they land in the log's offset store.
@@ -223,6 +227,7 @@ fn two_members_rebalance_share_commit_and_leave() {
     let codes: Vec<i16> = resp.members.iter().map(|m| m.error_code).collect();
     assert_eq!(codes, [0, 25]);
     assert_eq!(heartbeat(&mut a, &a_id, 2), 27);
+    assert_eq!(sync(&mut a, &a_id, 2, &[]).0, 27, "REBALANCE_IN_PROGRESS");
     let ja = join(&mut a, Some(&a_id), 10_000);
     assert_eq!(
         (ja.error_code, ja.generation_id, ja.members.len()),
