@@ -48,6 +48,9 @@
 //! - `compression` (default): decode (and encode) gzip, snappy, lz4 and zstd
 //!   record batches; each codec also has its own feature (`gzip`, `snappy`,
 //!   `lz4`, `zstd`).
+//! - `broker`: [`broker::Server`], the Kafka wire protocol over TCP (tokio,
+//!   kafka-protocol, tracing), so Kafka clients produce, consume and run
+//!   consumer groups against a [`Log`]; `examples/broker.rs` runs it.
 //! - `fault-injection` (tests only): `moldau::fault_injection` reports every
 //!   completed fsync to an observer, so a crash test can simulate a power
 //!   cut (throw away what no fsync covered). Off, it costs nothing.
@@ -57,9 +60,10 @@
 //! # Layout
 //!
 //! - `log`: [`Log`], one data directory: the topic catalog (`topics`),
-//!   [`LogConfig`] and [`TopicConfig`], the directory lock, and
-//!   `maintenance` (the thread and [`Log::run_maintenance`]: retention,
-//!   compaction, interval flushes).
+//!   [`LogConfig`] and [`TopicConfig`] (with `kafka_config`, Kafka's topic
+//!   config names mapped onto it), the directory lock, and `maintenance`
+//!   (the thread and [`Log::run_maintenance`]: retention, compaction,
+//!   interval flushes).
 //! - `producer`: [`Producer`] (made by [`Log::producer`]) with
 //!   [`ProducerConfig`] and [`RecordMetadata`]; `partitioner` ([`murmur2`] and
 //!   [`partition_for_key`], as Kafka's Java client, and sticky partitions for
@@ -84,6 +88,11 @@
 //! - `batches`: [`Batches`], the zero-copy result of a read, with owned
 //!   records ([`Batches::records`], [`StoredRecord`]) or borrowed ones
 //!   ([`Batches::for_each_record`], [`RecordRef`], no allocation).
+//! - `broker` (feature `broker`): [`broker::Server`] and [`broker::BrokerConfig`];
+//!   `conn` (framing, dispatch, response order), one file per API or group
+//!   of APIs (`produce`, `fetch`, `metadata`, `list_offsets`, `groups` over
+//!   the `classic` group state machine, `offsets`, `admin`, `api_versions`,
+//!   `producer_ids`), and `errors`, the only place Kafka error codes live.
 //! - `mmap`: the memory maps, the only module with `unsafe`; `prefault`:
 //!   the worker that faults in newly allocated log pages ahead of the writer.
 //! - `notify`: [`Doorbell`]s that partitions ring when their end moves.
@@ -102,6 +111,8 @@
 struct ReadmeExample;
 
 mod batches;
+#[cfg(feature = "broker")]
+pub mod broker;
 mod checkpoint;
 mod clock;
 mod config;
@@ -135,7 +146,7 @@ pub use group::{
 };
 pub use log::{
     CleanupPolicy, Log, LogConfig, MaintenanceReport, PartitionDescription, TopicConfig,
-    TopicDescription, MAX_PARTITIONS, OFFSETS_TOPIC,
+    TopicDescription, KAFKA_TOPIC_CONFIG_KEYS, MAX_PARTITIONS, OFFSETS_TOPIC,
 };
 pub use notify::{Doorbell, Rung};
 pub use partition::{

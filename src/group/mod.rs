@@ -47,6 +47,10 @@ pub(crate) struct GroupCoordinator {
     /// own lock.
     groups: Mutex<HashMap<String, Arc<Mutex<Group>>>>,
     next_member: AtomicU64,
+    /// Group ids whose members another coordinator manages (the broker's
+    /// classic groups); in-process consumers may not join them. Locked
+    /// after a group's lock, never before.
+    external: Mutex<std::collections::HashSet<String>>,
 }
 
 /// One group. Its lock serializes membership changes, syncs and commits of
@@ -156,6 +160,7 @@ impl GroupCoordinator {
             partitions: RwLock::new(partitions),
             groups: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(1),
+            external: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -170,6 +175,12 @@ impl GroupCoordinator {
         }
         let g = self.group_entry(group);
         let mut g = g.lock();
+        if self.external.lock().contains(group) {
+            return Err(Error::InvalidArgument {
+                what: "group",
+                reason: format!("{group} is a Kafka-protocol (classic) group served by the broker"),
+            });
+        }
         if let Some(a) = g.assignor.filter(|a| *a != spec.assignor) {
             return Err(Error::InvalidArgument {
                 what: "assignor",
@@ -332,6 +343,28 @@ impl GroupCoordinator {
         }
         self.check_offsets(offsets)?;
         self.offsets.commit(group, offsets, self.clock.now())
+    }
+
+    /// Marks `group` as managed elsewhere (the broker's classic groups), so
+    /// in-process consumers cannot join it; [`Error::InvalidArgument`] if
+    /// in-process members have it now. Idempotent.
+    pub(crate) fn claim_external(&self, group: &str) -> Result<()> {
+        check_group_id(group)?;
+        let g = self.group_entry(group);
+        let g = g.lock();
+        if !g.members.is_empty() {
+            return Err(Error::InvalidArgument {
+                what: "group",
+                reason: format!("{group} has in-process members"),
+            });
+        }
+        self.external.lock().insert(group.to_owned());
+        Ok(())
+    }
+
+    /// Gives `group` back to in-process consumers.
+    pub(crate) fn release_external(&self, group: &str) {
+        self.external.lock().remove(group);
     }
 
     /// Checks that every offset fits Kafka's format and names a partition

@@ -3,6 +3,7 @@
 //! made from it.
 
 mod config;
+mod kafka_config;
 mod maintenance;
 mod topics;
 
@@ -19,6 +20,7 @@ use std::thread::JoinHandle;
 use parking_lot::{Mutex, RwLock};
 
 pub use config::{CleanupPolicy, LogConfig, TopicConfig};
+pub use kafka_config::KAFKA_TOPIC_CONFIG_KEYS;
 pub use maintenance::MaintenanceReport;
 pub(crate) use topics::{Partition, Topic};
 

@@ -10,7 +10,11 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "broker")]
+pub mod broker;
 pub mod groups;
+#[cfg(feature = "broker")]
+pub mod kafka;
 pub mod mount;
 pub mod workload;
 

@@ -1,0 +1,284 @@
+//! One client connection: frames in, requests run one at a time, responses
+//! out in request order.
+//!
+//! Format of a request frame: `length: i32` (big-endian, bytes that follow),
+//! then the request header (`api_key: i16`, `api_version: i16`,
+//! `correlation_id: i32`, `client_id`, tagged fields in flexible versions)
+//! and the body. A response frame is `length: i32`, the response header
+//! (`correlation_id`, tagged fields in flexible versions) and the body.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
+    RequestHeader, ResponseHeader, SyncGroupRequest,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpStream;
+
+use super::{admin, api_versions, fetch, groups, list_offsets, metadata, offsets, produce};
+use super::{producer_ids, Shared};
+
+/// Bytes of the fixed part of every request header: key, version, correlation id.
+const HEADER_FIXED_BYTES: usize = 8;
+/// Read and write buffer of a connection.
+const BUFFER_BYTES: usize = 64 << 10;
+
+/// What running one request produced.
+pub(crate) enum Reply {
+    /// A response frame to send.
+    Frame(Bytes),
+    /// Nothing to send (a Produce with acks=0).
+    Nothing,
+}
+
+/// Why a connection is closed instead of answered.
+#[derive(Debug)]
+pub(crate) struct Refused(pub(crate) String);
+
+/// Serves one connection until the client closes it, it sends something
+/// that cannot be answered, or the server stops.
+pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    // Responses are written whole; Nagle would only delay them.
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "set_nodelay failed");
+    }
+    let (rd, wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(BUFFER_BYTES, rd);
+    let mut wr = BufWriter::with_capacity(BUFFER_BYTES, wr);
+    let mut stopping = shared.stopping.clone();
+    let max = shared.config.max_request_bytes;
+    loop {
+        // Biased to the read: a request already received when the server
+        // stops is still answered (graceful shutdown finishes in-flight work).
+        let len = tokio::select! {
+            biased;
+            r = rd.read_i32() => match r {
+                Ok(n) => n,
+                // The client closed the connection (or it broke): done.
+                Err(_) => break,
+            },
+            _ = stopping.wait_for(|s| *s) => break,
+        };
+        // Checked before a byte of the body is read or buffered.
+        let len = match usize::try_from(len) {
+            Ok(n) if (HEADER_FIXED_BYTES..=max).contains(&n) => n,
+            _ => {
+                tracing::warn!(%peer, len, max, "refused a frame length; closing the connection");
+                break;
+            }
+        };
+        // Room for the body in the shared budget first (len fits: it is at
+        // most max_request_bytes, which validate bounds below u32::MAX).
+        let permits = u32::try_from(len).unwrap_or(u32::MAX);
+        // Not cut short by a stop: the permits come back as other
+        // connections finish, and this request is already arriving.
+        let Ok(_room) = shared.request_bytes.acquire_many(permits).await else {
+            // Never closed: the server owns the semaphore.
+            break;
+        };
+        let mut body = BytesMut::zeroed(len);
+        if let Err(e) = rd.read_exact(&mut body).await {
+            tracing::debug!(%peer, error = %e, "connection ended inside a frame");
+            break;
+        }
+        match handle(&shared, body.freeze(), peer).await {
+            Ok(Reply::Frame(frame)) => {
+                if let Err(e) = wr.write_all(&frame).await {
+                    tracing::debug!(%peer, error = %e, "write failed");
+                    break;
+                }
+            }
+            Ok(Reply::Nothing) => {}
+            Err(Refused(why)) => {
+                tracing::warn!(%peer, "{why}; closing the connection");
+                break;
+            }
+        }
+        // Pipelined requests already buffered are answered before flushing,
+        // so one write carries many responses.
+        if rd.buffer().is_empty() {
+            if let Err(e) = wr.flush().await {
+                tracing::debug!(%peer, error = %e, "flush failed");
+                break;
+            }
+        }
+    }
+    if let Err(e) = wr.shutdown().await {
+        tracing::debug!(%peer, error = %e, "shutdown failed");
+    }
+}
+
+/// Decodes one request frame, runs it and encodes the response.
+async fn handle(
+    shared: &Arc<Shared>,
+    mut frame: Bytes,
+    peer: SocketAddr,
+) -> Result<Reply, Refused> {
+    // At least HEADER_FIXED_BYTES long (checked by the caller).
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let api = ApiKey::try_from(key).map_err(|_| Refused(format!("unknown API key {key}")))?;
+    if api == ApiKey::ApiVersions && version > api_versions::MAX_VERSION {
+        // KIP-511: a newer client learns the supported range from a v0 body.
+        return Ok(Reply::Frame(api_versions::unsupported(correlation_id)));
+    }
+    let Some(range) = api_versions::supported(api) else {
+        return Err(Refused(format!("API {api:?} is not supported")));
+    };
+    if version < range.0 || version > range.1 {
+        return Err(Refused(format!(
+            "API {api:?} version {version} is outside {}-{}",
+            range.0, range.1
+        )));
+    }
+    let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
+        .map_err(|e| Refused(format!("{api:?} v{version}: bad request header: {e}")))?;
+    let client_id = header
+        .client_id
+        .as_ref()
+        .map(|c| c.as_str().to_owned())
+        .unwrap_or_default();
+    let ctx = Ctx {
+        version,
+        correlation_id,
+        client_id,
+        peer,
+    };
+    match api {
+        ApiKey::ApiVersions => {
+            let _req: ApiVersionsRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &api_versions::handle())
+        }
+        ApiKey::Metadata => {
+            let req: MetadataRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &metadata::handle(shared, req, version).await)
+        }
+        ApiKey::Produce => {
+            let req: ProduceRequest = decode(&mut frame, &ctx, api)?;
+            match produce::handle(shared, req, version).await {
+                Some(resp) => respond(&ctx, &resp),
+                None => Ok(Reply::Nothing),
+            }
+        }
+        ApiKey::Fetch => {
+            let req: FetchRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &fetch::handle(shared, req, version).await)
+        }
+        ApiKey::ListOffsets => {
+            let req: ListOffsetsRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &list_offsets::handle(shared, req))
+        }
+        ApiKey::InitProducerId => {
+            let req: InitProducerIdRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &producer_ids::handle(shared, req))
+        }
+        ApiKey::FindCoordinator => {
+            let req: FindCoordinatorRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &groups::find_coordinator(shared, req))
+        }
+        ApiKey::JoinGroup => {
+            let req: JoinGroupRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &groups::join(shared, req, &ctx).await)
+        }
+        ApiKey::SyncGroup => {
+            let req: SyncGroupRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &groups::sync(shared, req, version).await)
+        }
+        ApiKey::Heartbeat => {
+            let req: HeartbeatRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &groups::heartbeat(shared, req))
+        }
+        ApiKey::LeaveGroup => {
+            let req: LeaveGroupRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &groups::leave(shared, req))
+        }
+        ApiKey::DescribeGroups => {
+            let req: DescribeGroupsRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &groups::describe(shared, req))
+        }
+        ApiKey::ListGroups => {
+            let req: ListGroupsRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &groups::list(shared, req, version))
+        }
+        ApiKey::OffsetCommit => {
+            let req: OffsetCommitRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &offsets::commit(shared, req).await)
+        }
+        ApiKey::OffsetFetch => {
+            let req: OffsetFetchRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &offsets::fetch(shared, req))
+        }
+        ApiKey::CreateTopics => {
+            let req: CreateTopicsRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &admin::create_topics(shared, req, version).await)
+        }
+        ApiKey::DeleteTopics => {
+            let req: DeleteTopicsRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &admin::delete_topics(shared, req).await)
+        }
+        ApiKey::DescribeConfigs => {
+            let req: DescribeConfigsRequest = decode(&mut frame, &ctx, api)?;
+            respond(&ctx, &admin::describe_configs(shared, req))
+        }
+        other => Err(Refused(format!("API {other:?} is not supported"))),
+    }
+}
+
+/// Who sent a request, and how to answer it.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) version: i16,
+    pub(crate) correlation_id: i32,
+    pub(crate) client_id: String,
+    pub(crate) peer: SocketAddr,
+}
+
+fn decode<T: Decodable>(frame: &mut Bytes, ctx: &Ctx, api: ApiKey) -> Result<T, Refused> {
+    T::decode(frame, ctx.version).map_err(|e| {
+        Refused(format!(
+            "{api:?} v{}: body does not decode: {e}",
+            ctx.version
+        ))
+    })
+}
+
+/// Encodes `resp` with its header into one length-prefixed frame.
+fn respond<T: Encodable + HeaderVersion>(ctx: &Ctx, resp: &T) -> Result<Reply, Refused> {
+    encode_frame(ctx.correlation_id, resp, ctx.version).map(Reply::Frame)
+}
+
+pub(crate) fn encode_frame<T: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    resp: &T,
+    version: i16,
+) -> Result<Bytes, Refused> {
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let header_version = T::header_version(version);
+    let failed = |e: &dyn std::fmt::Display| {
+        let what = std::any::type_name::<T>()
+            .rsplit("::")
+            .next()
+            .unwrap_or_default();
+        Refused(format!("{what} v{version} does not encode: {e}"))
+    };
+    let size = header
+        .compute_size(header_version)
+        .and_then(|h| resp.compute_size(version).map(|b| h + b))
+        .map_err(|e| failed(&e))?;
+    let len = i32::try_from(size).map_err(|e| failed(&e))?;
+    let mut buf = BytesMut::with_capacity(4 + size);
+    buf.put_i32(len);
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| failed(&e))?;
+    resp.encode(&mut buf, version).map_err(|e| failed(&e))?;
+    Ok(buf.freeze())
+}
