@@ -60,11 +60,21 @@ fn acknowledged_topics_survive_a_kill_and_deleted_ones_stay_gone() {
 
         let log = Log::open(dir.path(), LogConfig::default()).unwrap();
         let listed: BTreeSet<String> = log.list_topics().iter().map(|t| t.to_string()).collect();
+        // Regression (flaky test): the kill often lands while the child
+        // deletes the topic before the last one it created, after the
+        // deletion but before its `deleted` line; that topic may be gone.
+        let in_flight = created
+            .last()
+            .filter(|&&last| last % 3 == 2)
+            .map(|last| last - 1);
         for i in &created {
             let name = format!("t{i}");
             if deleted.contains(i) {
                 assert!(!listed.contains(&name), "trial {trial}: {name} was deleted");
                 assert!(!dir.path().join(format!("{name}-0")).exists());
+                continue;
+            }
+            if Some(*i) == in_flight && !listed.contains(&name) {
                 continue;
             }
             assert!(
