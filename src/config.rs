@@ -45,6 +45,10 @@ pub struct PartitionConfig {
     pub max_record_bytes: u64,
     /// When appends are fsynced. Default [`FlushPolicy::Never`], as Kafka.
     pub flush: FlushPolicy,
+    /// Whether the partition is compacted: every record must then have a key
+    /// (Kafka's rule for `cleanup.policy=compact`), and appends of records
+    /// without one are refused with [`Error::InvalidRecord`]. Default `false`.
+    pub compacted: bool,
     /// Time source for record timestamps, segment age and interval flushes.
     pub clock: Arc<dyn Clock>,
 }
@@ -58,6 +62,7 @@ impl Default for PartitionConfig {
             index_interval_bytes: 4096,
             max_record_bytes: 1_048_588,
             flush: FlushPolicy::Never,
+            compacted: false,
             clock: Arc::new(SystemClock),
         }
     }

@@ -58,9 +58,51 @@ fn write_zeros(file: &File, mut at: u64, mut len: u64) -> io::Result<()> {
 
 /// fsyncs a directory, making the creation, removal or renaming of its entries durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(feature = "fault-injection")]
+    crate::fault_injection::emit(crate::fault_injection::SyncEvent::DirStarted { path: dir });
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("fsync directory", dir, e))
+        .map_err(|e| Error::io("fsync directory", dir, e))?;
+    #[cfg(feature = "fault-injection")]
+    crate::fault_injection::emit(crate::fault_injection::SyncEvent::DirSynced { path: dir });
+    Ok(())
+}
+
+/// What an fsync of one file is about to make durable, for the
+/// fault-injection observer (feature `fault-injection`); without the feature
+/// it is empty and `len` is never called.
+pub(crate) struct FileSyncNote {
+    #[cfg(feature = "fault-injection")]
+    len: u64,
+}
+
+impl FileSyncNote {
+    /// Taken just before the fsync: its first `len()` bytes are what it covers.
+    #[inline]
+    #[cfg_attr(
+        not(feature = "fault-injection"),
+        expect(unused_variables, reason = "only the observer needs it")
+    )]
+    pub(crate) fn before(len: impl FnOnce() -> u64) -> FileSyncNote {
+        FileSyncNote {
+            #[cfg(feature = "fault-injection")]
+            len: len(),
+        }
+    }
+
+    /// Reports the fsync of `path` as done.
+    #[inline]
+    #[cfg_attr(
+        not(feature = "fault-injection"),
+        expect(unused_variables, reason = "only the observer needs it")
+    )]
+    pub(crate) fn synced(self, path: &Path) {
+        #[cfg(feature = "fault-injection")]
+        crate::fault_injection::emit(crate::fault_injection::SyncEvent::File {
+            path,
+            len: self.len,
+        });
+    }
 }
 
 /// Replaces `path` with `contents` crash-safely: write a temporary file, fsync
@@ -77,7 +119,9 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         f.write_all(contents)?;
         f.sync_all()
     };
+    let note = FileSyncNote::before(|| contents.len() as u64);
     write().map_err(|e| Error::io("write", &tmp, e))?;
+    note.synced(&tmp);
     fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))?;
     sync_dir(parent_dir(path))
 }

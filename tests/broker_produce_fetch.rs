@@ -199,6 +199,18 @@ fn errors_have_kafka_codes() {
         resp.responses[0].partition_responses[0].error_code, 21,
         "INVALID_REQUIRED_ACKS"
     );
+    // A record without a key on a compacted topic: INVALID_RECORD.
+    let compacted = moldau::TopicConfig {
+        cleanup_policy: moldau::CleanupPolicy::Compact,
+        ..moldau::TopicConfig::default()
+    };
+    broker
+        .log
+        .create_topic("table", 1, Some(compacted))
+        .unwrap();
+    let keyless = batch(&[Record::new("no key")]);
+    assert_eq!(produce(&mut c, "table", 0, keyless).0, 87, "INVALID_RECORD");
+    assert_eq!(produce(&mut c, "table", 0, good.clone()).0, 0);
     // Nothing above was stored.
     assert_eq!(
         broker.log.describe_topic("t").unwrap().partitions[0].end_offset,

@@ -66,13 +66,19 @@ fn joins_and_leaves_lose_and_repeat_nothing() {
         let log = Log::open(dir.path(), LogConfig::default()).unwrap();
         log.create_topic("t", PARTITIONS, None).unwrap();
         let producer = log.producer(ProducerConfig::default()).unwrap();
-        for i in 0..PER_PARTITION {
-            for p in 0..PARTITIONS {
-                producer
-                    .send_to("t", PartitionId(p), Record::new(format!("{p}:{i}")))
-                    .unwrap();
+        // Records are produced in ten stages, so that every stage after a
+        // join or leave is consumed by the changed group (a member racing
+        // ahead through everything at once would make the churn moot).
+        let produce_stage = |stage: u64| {
+            let per_stage = PER_PARTITION / 10;
+            for i in stage * per_stage..(stage + 1) * per_stage {
+                for p in 0..PARTITIONS {
+                    producer
+                        .send_to("t", PartitionId(p), Record::new(format!("{p}:{i}")))
+                        .unwrap();
+                }
             }
-        }
+        };
         let all = (PARTITIONS as u64 * PER_PARTITION) as usize;
         let seen: Seen = Arc::default();
         let total = Arc::new(AtomicUsize::new(0));
@@ -82,11 +88,28 @@ fn joins_and_leaves_lose_and_repeat_nothing() {
             let (seen, total, stop) = (Arc::clone(&seen), Arc::clone(&total), Arc::clone(stop));
             member(next_id, &log, assignor, seen, total, stop)
         };
-        // Churn: members come and go at points along the way.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // Waits until `n` members share every partition, each owning some.
+        let settled = |n: usize| {
+            while !log.describe_group("g").is_ok_and(|d| {
+                d.members.len() == n
+                    && d.members.iter().all(|m| !m.assignment.is_empty())
+                    && d.members.iter().map(|m| m.assignment.len()).sum::<usize>()
+                        == PARTITIONS as usize
+            }) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{assignor:?}: never settled on {n}"
+                );
+                std::thread::yield_now();
+            }
+        };
+        // Churn: members come and go between the stages.
         let first = Arc::new(AtomicBool::new(false));
         let mut running = vec![(Arc::clone(&first), spawn(&first))];
-        let deadline = Instant::now() + Duration::from_secs(60);
+        settled(1);
         for step in 0..8usize {
+            produce_stage(step as u64);
             let target = all * (step + 1) / 10;
             while total.load(Ordering::SeqCst) < target {
                 assert!(
@@ -104,7 +127,10 @@ fn joins_and_leaves_lose_and_repeat_nothing() {
                 let stop = Arc::new(AtomicBool::new(false));
                 running.push((Arc::clone(&stop), spawn(&stop)));
             }
+            settled(running.len().min(PARTITIONS as usize));
         }
+        produce_stage(8);
+        produce_stage(9);
         while total.load(Ordering::SeqCst) < all {
             assert!(
                 Instant::now() < deadline,

@@ -55,7 +55,7 @@ pub(crate) async fn handle(
     let may_fsync = req.topic_data.iter().any(|t| {
         TopicName::new(t.name.0.as_str())
             .and_then(|n| shared.log.topic(&n))
-            .is_ok_and(|topic| topic.config.flush != FlushPolicy::Never)
+            .is_ok_and(|topic| topic.config().flush != FlushPolicy::Never)
     });
     let resp = match (multi_thread, may_fsync) {
         (true, _) => tokio::task::block_in_place(|| append_all(shared, req, version)),

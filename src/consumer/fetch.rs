@@ -83,8 +83,13 @@ impl Assigned {
                     }
                     let batches = match self.partition.log.read(pos, max_bytes) {
                         Ok(b) => b,
-                        Err(Error::OffsetOutOfRange { .. }) => {
-                            // Retention or truncation moved the log past the position.
+                        Err(e @ Error::OffsetOutOfRange { .. }) => {
+                            // Retention or truncation moved the log past the
+                            // position: reset by the policy, or report it.
+                            if policy == AutoOffsetReset::None {
+                                self.position = Some(pos);
+                                return Err(self.topic.map_err(e));
+                            }
                             pos = self.reset(policy)?;
                             self.position = Some(pos);
                             continue;

@@ -132,6 +132,7 @@ impl TopicConfig {
             index_interval_bytes: self.index_interval_bytes,
             max_record_bytes: self.max_record_bytes,
             flush: self.flush,
+            compacted: self.cleanup_policy != CleanupPolicy::Delete,
             clock,
         }
     }
@@ -155,9 +156,17 @@ pub struct LogConfig {
     pub maintenance_interval: Duration,
     /// How often the maintenance thread applies retention and compaction.
     /// Default 5 minutes (Kafka's `log.retention.check.interval.ms`); at least
-    /// [`LogConfig::maintenance_interval`]. [`Log::run_maintenance`]
-    /// (crate::Log::run_maintenance) does the same work on demand.
+    /// [`LogConfig::maintenance_interval`].
+    /// [`Log::run_maintenance`](crate::Log::run_maintenance) does the same
+    /// work on demand.
     pub retention_check_interval: Duration,
+    /// Size of `__consumer_offsets` segments. Default 100 MiB (Kafka's
+    /// `offsets.topic.segment.bytes`): compaction cleans only sealed
+    /// segments, so this bounds the space of superseded commits.
+    pub offsets_segment_bytes: u64,
+    /// Memory one compaction pass may use for its key map. Default 128 MiB
+    /// (Kafka's `log.cleaner.dedupe.buffer.size`); at least 1 MiB.
+    pub compaction_buffer_bytes: usize,
     /// Time source for record timestamps, segment age, retention and group
     /// timeouts. Tests inject a [`ManualClock`](crate::ManualClock).
     pub clock: Arc<dyn Clock>,
@@ -171,6 +180,8 @@ impl Default for LogConfig {
             offsets_flush: FlushPolicy::Always,
             maintenance_interval: Duration::from_millis(100),
             retention_check_interval: Duration::from_secs(300),
+            offsets_segment_bytes: 100 << 20,
+            compaction_buffer_bytes: 128 << 20,
             clock: Arc::new(SystemClock),
         }
     }
@@ -180,6 +191,7 @@ impl LogConfig {
     /// Checks every limit; called by [`Log::open`](crate::Log::open).
     pub fn validate(&self) -> Result<()> {
         self.topic_defaults.validate()?;
+        self.offsets_topic_config().validate()?;
         if self.offsets_topic_partitions == 0 {
             return Err(Error::InvalidConfig {
                 field: "offsets_topic_partitions",
@@ -192,6 +204,15 @@ impl LogConfig {
                 reason: "must be at least 1 ms".into(),
             });
         }
+        if self.compaction_buffer_bytes < 1 << 20 {
+            return Err(Error::InvalidConfig {
+                field: "compaction_buffer_bytes",
+                reason: format!(
+                    "must be at least 1 MiB, got {}",
+                    self.compaction_buffer_bytes
+                ),
+            });
+        }
         if self.retention_check_interval < self.maintenance_interval {
             return Err(Error::InvalidConfig {
                 field: "retention_check_interval",
@@ -201,11 +222,11 @@ impl LogConfig {
         Ok(())
     }
 
-    /// The config of `__consumer_offsets`: compacted, 100 MiB segments (Kafka's
-    /// `offsets.topic.segment.bytes`), flushed per [`LogConfig::offsets_flush`].
+    /// The config of `__consumer_offsets`: compacted, segments of
+    /// [`LogConfig::offsets_segment_bytes`], flushed per [`LogConfig::offsets_flush`].
     pub(crate) fn offsets_topic_config(&self) -> TopicConfig {
         TopicConfig {
-            segment_bytes: 100 << 20,
+            segment_bytes: self.offsets_segment_bytes,
             flush: self.offsets_flush,
             retention_ms: None,
             cleanup_policy: CleanupPolicy::Compact,

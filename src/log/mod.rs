@@ -4,25 +4,27 @@
 
 mod config;
 mod kafka_config;
+mod maintenance;
 mod topics;
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use parking_lot::{Mutex, RwLock};
 
 pub use config::{CleanupPolicy, LogConfig, TopicConfig};
 pub use kafka_config::KAFKA_TOPIC_CONFIG_KEYS;
+pub use maintenance::MaintenanceReport;
 pub(crate) use topics::{Partition, Topic};
 
 use crate::error::{Error, Result};
 use crate::group::{GroupCoordinator, GroupDescription, OffsetAndMetadata};
 use crate::notify::Doorbell;
-use crate::partition::{self, PartitionLog};
+use crate::partition::{self, CompactionOutcome, PartitionLog};
 use crate::producer::Combiner;
 use crate::types::{Offset, PartitionId, TopicName, TopicPartition};
 use topics::{Catalog, CatalogEntry};
@@ -88,7 +90,7 @@ pub struct TopicDescription {
 }
 
 /// One partition's offsets and size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PartitionDescription {
     /// The partition's number.
     pub partition: PartitionId,
@@ -100,6 +102,12 @@ pub struct PartitionDescription {
     pub size_bytes: u64,
     /// Number of segment files.
     pub segments: usize,
+    /// For a compacted topic: the dirty share of the log compaction may
+    /// clean now (`None` for a topic that only deletes).
+    pub dirty_ratio: Option<f64>,
+    /// For a compacted topic: what the last compaction pass since the log
+    /// opened did (bytes reclaimed, records removed), if one ran.
+    pub last_compaction: Option<CompactionOutcome>,
 }
 
 impl Log {
@@ -153,7 +161,7 @@ impl Log {
             maintenance: Mutex::new(None),
             lock: Mutex::new(Some(lock)),
         });
-        let handle = spawn_maintenance(Arc::downgrade(&inner), inner.stop.clone())?;
+        let handle = maintenance::spawn(Arc::downgrade(&inner), inner.stop.clone())?;
         *inner.maintenance.lock() = Some(handle);
         Ok(Log { inner })
     }
@@ -282,6 +290,36 @@ impl Log {
         Ok(())
     }
 
+    /// Replaces the config of topic `name` (Kafka's AlterConfigs): stored
+    /// first, then applied to every partition. Retention, compaction and
+    /// flush settings take effect at once; segment settings apply to
+    /// segments rolled from now on.
+    ///
+    /// Errors: [`Error::InvalidConfig`] (checked before anything changes),
+    /// [`Error::UnknownTopic`], [`Error::InvalidTopic`] for the internal topic.
+    pub fn alter_topic_config(&self, name: impl AsRef<str>, config: TopicConfig) -> Result<()> {
+        let name = user_topic(name.as_ref())?;
+        config.validate()?;
+        let inner = &self.inner;
+        let mut catalog = inner.catalog.lock();
+        inner.check_open()?;
+        let topic = self.topic(&name)?;
+        let mut next = catalog.clone();
+        if let Some(entry) = next.get_mut(&name) {
+            entry.config = config.clone();
+        }
+        next.write(&inner.dir)?;
+        *catalog = next;
+        let pconfig = config.partition_config(Arc::clone(&inner.config.clock));
+        topic.set_config(config);
+        for p in topic.partitions().iter() {
+            p.log
+                .set_config(pconfig.clone())
+                .map_err(|e| topic.map_err(e))?;
+        }
+        Ok(())
+    }
+
     /// Names of the topics, sorted; the internal `__consumer_offsets` is left out.
     pub fn list_topics(&self) -> Vec<TopicName> {
         let mut names: Vec<_> = self
@@ -300,21 +338,34 @@ impl Log {
     pub fn describe_topic(&self, name: impl AsRef<str>) -> Result<TopicDescription> {
         let name = TopicName::new(name)?;
         let topic = self.topic(&name)?;
+        let config = topic.config();
+        let compaction = config.compaction(self.inner.config.compaction_buffer_bytes);
+        let now = self.inner.config.clock.now();
         let mut partitions = Vec::new();
         for p in topic.partitions().iter() {
             let stats = p.log.stats();
+            let dirty_ratio = match &compaction {
+                Some(settings) => Some(
+                    p.log
+                        .dirty_ratio(now, settings)
+                        .map_err(|e| topic.map_err(e))?,
+                ),
+                None => None,
+            };
             partitions.push(PartitionDescription {
                 partition: p.tp.partition,
                 start_offset: stats.start_offset,
                 end_offset: stats.end_offset,
                 size_bytes: p.log.size_bytes().map_err(|e| topic.map_err(e))?,
                 segments: stats.segment_count,
+                dirty_ratio,
+                last_compaction: stats.last_compaction,
             });
         }
         Ok(TopicDescription {
             internal: name.as_str() == OFFSETS_TOPIC,
             name,
-            config: topic.config.clone(),
+            config: (*config).clone(),
             partitions,
         })
     }
@@ -486,28 +537,4 @@ fn open_partitions(
             }))
         })
         .collect()
-}
-
-fn spawn_maintenance(inner: Weak<Inner>, stop: Doorbell) -> Result<JoinHandle<()>> {
-    let interval = inner
-        .upgrade()
-        .map(|i| i.config.maintenance_interval)
-        .unwrap_or_default();
-    std::thread::Builder::new()
-        .name("moldau-maint".into())
-        .spawn(move || loop {
-            if stop.wait_timeout(interval) {
-                return;
-            }
-            let Some(inner) = inner.upgrade() else {
-                return;
-            };
-            // Failures poison the partition that had them, and the next
-            // append there reports it; maintenance carries on with the rest.
-            match inner.maintain() {
-                Err(Error::Closed { .. }) => return,
-                _ => continue,
-            }
-        })
-        .map_err(|e| Error::io("spawn thread", Path::new("moldau-maint"), e))
 }

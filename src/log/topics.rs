@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
@@ -111,7 +112,8 @@ pub(crate) struct Partition {
 #[derive(Debug)]
 pub(crate) struct Topic {
     pub(crate) name: TopicName,
-    pub(crate) config: TopicConfig,
+    /// Replaced whole when the config is altered.
+    config: ArcSwap<TopicConfig>,
     /// The partitions in order. Replaced whole when partitions are added, so
     /// readers hold the lock only for an `Arc` copy.
     partitions: RwLock<Arc<[Arc<Partition>]>>,
@@ -126,11 +128,25 @@ impl Topic {
     pub(crate) fn new(entry: &CatalogEntry, partitions: Vec<Arc<Partition>>) -> Topic {
         Topic {
             name: entry.name.clone(),
-            config: entry.config.clone(),
+            config: ArcSwap::from_pointee(entry.config.clone()),
             count: AtomicU32::new(partitions.len() as u32),
             partitions: RwLock::new(partitions.into()),
             deleted: AtomicBool::new(false),
         }
+    }
+
+    /// The current config.
+    pub(crate) fn config(&self) -> Arc<TopicConfig> {
+        self.config.load_full()
+    }
+
+    /// Max record batch size, read on every producer send.
+    pub(crate) fn max_record_bytes(&self) -> u64 {
+        self.config.load().max_record_bytes
+    }
+
+    pub(crate) fn set_config(&self, config: TopicConfig) {
+        self.config.store(Arc::new(config));
     }
 
     /// The partitions, in order.

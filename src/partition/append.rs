@@ -1,6 +1,7 @@
 //! Appending: records encoded straight into the active segment, already
 //! encoded batches stored verbatim, and segment rolls.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -22,14 +23,19 @@ impl PartitionLog {
     /// exceeds it is refused with [`Error::RecordTooLarge`]. An empty slice
     /// appends nothing and returns the end offset.
     pub fn append(&self, records: &[Record]) -> Result<Offset> {
+        let cfg = self.cfg();
+        if cfg.compacted && records.iter().any(|r| r.key.is_none()) {
+            return Err(self.keyless());
+        }
         // A clock read is a large share of a one-record append; records that
         // all carry a timestamp (the producer stamps its own) skip it.
         let now = match records.iter().any(|r| r.timestamp.is_none()) {
-            true => self.config.clock.now(),
+            true => cfg.clock.now(),
             // Never used: every record has its own timestamp.
             false => Timestamp(0),
         };
-        let max = self.config.max_record_bytes as usize;
+        let max = cfg.max_record_bytes as usize;
+        drop(cfg);
         let too_large = |size: usize| Error::RecordTooLarge {
             size: size as u64,
             max: max as u64,
@@ -89,12 +95,15 @@ impl PartitionLog {
     /// stored verbatim. Returns the assigned base offset.
     pub fn append_batch(&self, batch: &[u8]) -> Result<Offset> {
         let header = validate_batch(batch).map_err(|reason| Error::InvalidBatch { reason })?;
-        let max = self.config.max_record_bytes;
+        let max = self.cfg().max_record_bytes;
         if batch.len() as u64 > max {
             return Err(Error::RecordTooLarge {
                 size: batch.len() as u64,
                 max,
             });
+        }
+        if self.cfg().compacted {
+            self.check_keys(batch)?;
         }
         let max_timestamp = Timestamp(header.max_timestamp);
         self.write(|active, roll| {
@@ -110,6 +119,31 @@ impl PartitionLog {
             active.commit_batch(batch.len(), last, max_timestamp)?;
             Ok(base)
         })
+    }
+
+    /// Refuses a batch with a record that has no key (compacted partitions).
+    /// Decompresses a compressed batch to see its keys, as Kafka does for
+    /// compacted topics.
+    fn check_keys(&self, batch: &[u8]) -> Result<()> {
+        let batch = record::Batch::parse(bytes::Bytes::copy_from_slice(batch))
+            .map_err(|reason| Error::InvalidBatch { reason })?;
+        let found = batch
+            .for_each_record(|r| match r.key {
+                None => ControlFlow::Break(()),
+                Some(_) => ControlFlow::Continue(()),
+            })
+            .map_err(|reason| Error::InvalidBatch { reason })?;
+        match found {
+            ControlFlow::Break(()) => Err(self.keyless()),
+            ControlFlow::Continue(()) => Ok(()),
+        }
+    }
+
+    fn keyless(&self) -> Error {
+        Error::InvalidRecord {
+            path: self.dir.clone(),
+            reason: "a compacted topic accepts only records with a key".into(),
+        }
     }
 
     /// Runs `fill` under the writer lock, publishes what it wrote, wakes
@@ -166,7 +200,7 @@ impl PartitionLog {
         last: Offset,
         ts: Timestamp,
     ) -> bool {
-        let aged = match (self.config.segment_ms, a.first_batch_time) {
+        let aged = match (self.cfg().segment_ms, a.first_batch_time) {
             (Some(max_age), Some(first)) => {
                 ts.0.saturating_sub(first.0)
                     >= i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX)
@@ -179,7 +213,7 @@ impl PartitionLog {
     /// Seals the active segment and starts a new one at the end offset. The new
     /// segment's files are created first: if that fails, nothing changes.
     pub(super) fn roll(&self, active: &mut ActiveSegment) -> Result<()> {
-        let new = ActiveSegment::create(&self.dir, active.next_offset, &self.config)?;
+        let new = ActiveSegment::create(&self.dir, active.next_offset, &self.cfg())?;
         let old = std::mem::replace(active, new);
         self.dir_dirty.store(true, Ordering::Release);
         {
@@ -195,24 +229,31 @@ impl PartitionLog {
 
     /// Forces a roll to a new segment (if the active one holds any data).
     pub fn roll_segment(&self) -> Result<()> {
+        self.roll_if(|active| active.size() > 0).map(|_| ())
+    }
+
+    /// Rolls the active segment if `due` says so, checked under the writer
+    /// lock; the sealed segment is fsynced before this returns. Returns
+    /// whether it rolled.
+    pub(super) fn roll_if(&self, due: impl FnOnce(&ActiveSegment) -> bool) -> Result<bool> {
         let rolled = {
             let mut guard = self.writer.lock();
             self.check_usable()?;
             let Some(active) = guard.as_mut() else {
                 return Err(self.closed_error());
             };
-            if active.size() == 0 {
-                false
-            } else {
+            if due(active) {
                 active.publish();
                 self.roll(active)?;
                 true
+            } else {
+                false
             }
         };
         if rolled {
             self.sync_to(self.end_offset())?;
         }
-        Ok(())
+        Ok(rolled)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::types::Offset;
 
 impl PartitionLog {
     pub(super) fn apply_flush_policy(&self, end: Offset, rolled: bool) -> Result<()> {
-        let due = match self.config.flush {
+        let due = match self.cfg().flush {
             FlushPolicy::Always => true,
             FlushPolicy::EveryRecords(n) => end.0 - self.durability.flushed().0 >= n,
             FlushPolicy::Interval(d) => self.interval_elapsed(d),
@@ -30,14 +30,14 @@ impl PartitionLog {
     }
 
     pub(super) fn interval_elapsed(&self, d: Duration) -> bool {
-        let since = self.config.clock.now().0 - self.durability.last_sync().0;
+        let since = self.cfg().clock.now().0 - self.durability.last_sync().0;
         since >= i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// fsyncs if the flush policy is `Interval` and the interval has passed
     /// (for a maintenance thread). Returns whether it synced.
     pub fn flush_if_due(&self) -> Result<bool> {
-        match self.config.flush {
+        match self.cfg().flush {
             FlushPolicy::Interval(d) if self.interval_elapsed(d) => {
                 self.sync_to(self.end_offset())?;
                 Ok(true)
@@ -55,7 +55,7 @@ impl PartitionLog {
     /// Syncs for an appender under `FlushPolicy::Always`, which gathers the
     /// other appenders into its fsync; other policies sync at once.
     fn sync_appended(&self, target: Offset) -> Result<Offset> {
-        self.sync_with(target, self.config.flush == FlushPolicy::Always)
+        self.sync_with(target, self.cfg().flush == FlushPolicy::Always)
     }
 
     /// Makes offsets below `target` durable now.
@@ -64,15 +64,18 @@ impl PartitionLog {
     }
 
     fn sync_with(&self, target: Offset, gather: bool) -> Result<Offset> {
-        let before = self.durability.flushed();
         let flushed = self.durability.sync_to(
             target,
             gather,
-            || self.config.clock.now(),
+            || self.cfg().clock.now(),
             || self.end_offset(),
             |from| self.sync_now(from),
         )?;
-        if self.segment_base_of(flushed) > self.segment_base_of(before) {
+        // The recovery point moves once per segment: compared with the
+        // checkpoint's (not the flushed offset before this sync, which may
+        // already equal a new segment's base and hide the crossing).
+        let recovery_point = Offset(self.checkpoint.lock().recovery_point);
+        if self.segment_base_of(flushed) > self.segment_base_of(recovery_point) {
             self.write_checkpoint(|c| c.recovery_point = c.recovery_point.max(flushed.0))?;
         }
         Ok(flushed)
@@ -97,9 +100,12 @@ impl PartitionLog {
             }
             for seg in &pending {
                 if Arc::ptr_eq(seg, &active_segment) {
+                    let note =
+                        fsutil::FileSyncNote::before(|| published_log_bytes(seg, &self.cfg()));
                     active_file
                         .sync_data()
                         .map_err(|e| Error::io("fsync", &seg.paths.log, e))?;
+                    note.synced(&seg.paths.log);
                 } else if !seg.is_deleted() {
                     for path in [&*seg.paths.log, &seg.paths.index, &seg.paths.time] {
                         sync_path(path)?;
@@ -119,9 +125,23 @@ impl PartitionLog {
     }
 }
 
+/// Bytes of the active segment's log published so far (for the
+/// fault-injection observer: what an fsync starting now covers).
+fn published_log_bytes(seg: &Segment, config: &crate::config::PartitionConfig) -> u64 {
+    seg.load(config)
+        .ok()
+        .flatten()
+        .map_or(0, |d| d.log.published() as u64)
+}
+
 pub(super) fn sync_path(path: &Path) -> Result<()> {
     match File::open(path) {
-        Ok(f) => f.sync_all().map_err(|e| Error::io("fsync", path, e)),
+        Ok(f) => {
+            let note = fsutil::FileSyncNote::before(|| f.metadata().map_or(0, |m| m.len()));
+            f.sync_all().map_err(|e| Error::io("fsync", path, e))?;
+            note.synced(path);
+            Ok(())
+        }
         // Removed meanwhile (retention or truncation): nothing left to sync.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io("open", path, e)),

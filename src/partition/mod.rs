@@ -7,10 +7,12 @@
 //! lock-free lookups in the memory maps.
 
 mod append;
+mod compact;
 mod durability;
 mod flush;
 mod read;
 mod recovery;
+mod retention;
 mod truncate;
 
 use std::fs::{self, File, OpenOptions};
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use arc_swap::ArcSwap;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
@@ -29,14 +32,17 @@ use crate::notify::Watchers;
 use crate::segment::{ActiveSegment, Segment};
 use crate::types::Offset;
 
+pub use compact::{CompactionOutcome, CompactionSettings};
 use durability::Durability;
 use flush::sync_path;
 pub use read::Subscription;
+pub use retention::{Retention, RetentionOutcome};
 
 /// Name of the per-partition checkpoint file.
 pub(crate) const CHECKPOINT_FILE: &str = "partition.checkpoint";
 const CHECKPOINT_MAGIC: [u8; 4] = *b"MLDP";
-const CHECKPOINT_VERSION: u32 = 1;
+/// 2: added `clean_offset`.
+const CHECKPOINT_VERSION: u32 = 2;
 /// Name of the lock file held while a partition is open.
 const LOCK_FILE: &str = ".lock";
 
@@ -49,10 +55,13 @@ struct PartitionCheckpoint {
     recovery_point: u64,
     /// Written `true` only by a clean close, `false` as soon as the log opens.
     clean: bool,
+    /// Compaction's progress: offsets below this were compacted (Kafka's
+    /// cleaner offset checkpoint); the log from here on is dirty.
+    clean_offset: u64,
 }
 
 /// Sizes and offsets of a partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PartitionStats {
     /// First readable offset.
     pub start_offset: Offset,
@@ -66,6 +75,10 @@ pub struct PartitionStats {
     pub active_segment_bytes: u64,
     /// fsyncs run since the log was opened (each may cover many appends).
     pub syncs: u64,
+    /// Offsets below this have been compacted; the log above it is dirty.
+    pub clean_offset: Offset,
+    /// What the last compaction pass did, if one ran since the log opened.
+    pub last_compaction: Option<CompactionOutcome>,
 }
 
 /// One partition's log: append-only segment files of Kafka record batches at
@@ -93,7 +106,9 @@ pub struct PartitionStats {
 #[derive(Debug)]
 pub struct PartitionLog {
     dir: PathBuf,
-    config: PartitionConfig,
+    /// Replaced whole when the topic's config is altered; appenders load it
+    /// once per call.
+    config: ArcSwap<PartitionConfig>,
     /// The active segment's writer: serializes appends, rolls and truncation.
     /// Held while batches are encoded into the map and while a segment rolls
     /// (file creation and trimming); never across an fsync of appended data.
@@ -116,6 +131,14 @@ pub struct PartitionLog {
     watchers: Arc<Watchers>,
     /// The first write or fsync failure; once set, writes are refused.
     poison: OnceLock<Arc<Error>>,
+    /// Serializes the work that removes or replaces sealed segments:
+    /// retention, compaction, `delete_records_before` and truncation. Held
+    /// for a whole pass (compaction reads and writes segment files under it);
+    /// appends never take it. Taken before `writer` when both are needed.
+    maintenance: Mutex<()>,
+    /// What the last compaction pass did and when a tombstone it kept
+    /// expires; written at the end of a pass.
+    cleaner: Mutex<compact::CleanerState>,
     /// Serializes checkpoint writes and remembers the last one written.
     checkpoint: Mutex<PartitionCheckpoint>,
     closed: AtomicBool,
@@ -148,6 +171,7 @@ impl PartitionLog {
                 Err(Error::Corrupt { .. }) => None,
                 Err(e) => return Err(e),
             };
+        compact::swap::finish_interrupted(&dir, config.index_interval_bytes)?;
         let bases = recovery::list_segments(&dir)?;
         let clean = ckpt.is_some_and(|c| c.clean);
         let opened = match clean {
@@ -195,6 +219,7 @@ impl PartitionLog {
             log_start: log_start.0,
             recovery_point: recovery_point.0,
             clean: false,
+            clean_offset: ckpt.map_or(0, |c| c.clean_offset).clamp(log_start.0, end.0),
         };
         // Written before any append: a crash from now on is seen as unclean.
         checkpoint::write(&ckpt_path, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, &state)?;
@@ -209,10 +234,12 @@ impl PartitionLog {
             durability: Durability::new(recovery_point, now),
             watchers: Arc::new(Watchers::default()),
             poison: OnceLock::new(),
+            maintenance: Mutex::new(()),
+            cleaner: Mutex::new(compact::CleanerState::default()),
             checkpoint: Mutex::new(state),
             closed: AtomicBool::new(false),
             lock: Mutex::new(Some(lock)),
-            config,
+            config: ArcSwap::from_pointee(config),
         })
     }
 
@@ -221,9 +248,31 @@ impl PartitionLog {
         &self.dir
     }
 
-    /// The configuration the log was opened with.
-    pub fn config(&self) -> &PartitionConfig {
-        &self.config
+    /// The current configuration.
+    pub fn config(&self) -> Arc<PartitionConfig> {
+        self.config.load_full()
+    }
+
+    /// Replaces the configuration (after validating it). Appends, rolls and
+    /// flushes from now on follow the new one (a smaller `segment_bytes`
+    /// applies to the active segment too); sealed segments stay as they are.
+    /// The clock is kept: time stays on one source.
+    pub fn set_config(&self, config: PartitionConfig) -> Result<()> {
+        config.validate()?;
+        let clock = Arc::clone(&self.cfg().clock);
+        // Under the writer lock: no append runs with half of the change.
+        let mut writer = self.writer.lock();
+        if let Some(active) = writer.as_mut() {
+            let limit = usize::try_from(config.segment_bytes).unwrap_or(usize::MAX);
+            active.limit_segment_bytes(limit);
+        }
+        self.config
+            .store(Arc::new(PartitionConfig { clock, ..config }));
+        Ok(())
+    }
+
+    fn cfg(&self) -> arc_swap::Guard<Arc<PartitionConfig>> {
+        self.config.load()
     }
 
     /// The first readable offset (log start offset).
@@ -251,6 +300,8 @@ impl PartitionLog {
             segment_count: self.segments.read().len(),
             active_segment_bytes,
             syncs: self.durability.syncs(),
+            clean_offset: Offset(self.checkpoint.lock().clean_offset),
+            last_compaction: self.cleaner.lock().last,
         }
     }
 

@@ -52,9 +52,15 @@ impl PartitionLog {
                     None => return Ok(Batches::empty(self.any_path(), offset)),
                 }
             };
-            let Some(data) = segment.load(&self.config)? else {
-                // Deleted under us (retention or truncation).
-                return Err(out_of_range());
+            let Some(data) = segment.load(&self.cfg())? else {
+                // Deleted under us: by retention or truncation (the offset is
+                // then out of range), or replaced by compaction (the new list
+                // holds its replacement, so looking again makes progress).
+                if offset < self.start_offset() || offset > self.end_offset() {
+                    return Err(out_of_range());
+                }
+                i = self.segment_index(offset);
+                continue;
             };
             let Some(found) = segment.locate(&data, offset)? else {
                 i += 1;
@@ -88,7 +94,7 @@ impl PartitionLog {
         let start = self.start_offset();
         let segments: Vec<Arc<Segment>> = self.segments.read().clone();
         for segment in &segments[super::segment_holding(&segments, start)..] {
-            let Some(data) = segment.load(&self.config)? else {
+            let Some(data) = segment.load(&self.cfg())? else {
                 continue;
             };
             // A sealed segment's last time entry is its largest timestamp.

@@ -38,12 +38,8 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<Offset>> {
             fsutil::remove_if_exists(&entry.path())?;
             continue;
         }
-        if let Some(stem) = name.strip_suffix(".log") {
-            if stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
-                if let Ok(base) = stem.parse::<u64>() {
-                    bases.push(Offset(base));
-                }
-            }
+        if let Some(base) = name.strip_suffix(".log").and_then(segment::parse_base) {
+            bases.push(base);
         }
     }
     bases.sort();
@@ -132,10 +128,13 @@ pub(crate) fn recover(
     };
     let active = ActiveSegment::reopen(dir, last_base, cfg, valid_len, false)?;
     // The cut must be durable before anything is appended after it.
+    let log_path = SegmentPaths::new(dir, last_base).log;
+    let note = fsutil::FileSyncNote::before(|| valid_len as u64);
     active
         .log_file()
         .sync_all()
-        .map_err(|e| Error::io("fsync", &SegmentPaths::new(dir, last_base).log, e))?;
+        .map_err(|e| Error::io("fsync", &log_path, e))?;
+    note.synced(&log_path);
     fsutil::sync_dir(dir)?;
     Ok(Opened {
         sealed,
@@ -170,8 +169,13 @@ fn validate_segment(
         let Ok(Some(h)) = segment::header_at(bytes, pos) else {
             break;
         };
+        // baseOffset is outside the CRC. In the last segment (the active
+        // one: compaction never rewrites it) offsets are contiguous from the
+        // segment's base, so any jump is a damaged baseOffset.
+        let contiguous_from = expected_next.unwrap_or(base);
         if segment::check_in_segment(base, &h).is_err()
             || expected_next.is_some_and(|n| (h.base_offset as u64) < n.0)
+            || (next_base.is_none() && h.base_offset as u64 != contiguous_from.0)
             || next_base.is_some_and(|n| h.last_offset() as u64 >= n.0)
             || validate_batch(&bytes[pos..pos + h.total_size()]).is_err()
         {

@@ -349,7 +349,7 @@ fn sealed_segments_are_trimmed_and_active_one_preallocated() {
     let segments = log.segments.read().clone();
     assert!(segments.len() > 2);
     for seg in &segments[..segments.len() - 1] {
-        let data = seg.load(&log.config).unwrap().unwrap();
+        let data = seg.load(&log.cfg()).unwrap().unwrap();
         let len = std::fs::metadata(&seg.paths.log).unwrap().len();
         assert_eq!(len as usize, data.log.published(), "sealed log not trimmed");
         let index_len = std::fs::metadata(&seg.paths.index).unwrap().len();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::PartitionLog;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::segment::{ActiveSegment, Segment};
+use crate::segment::ActiveSegment;
 use crate::types::Offset;
 
 impl PartitionLog {
@@ -17,6 +17,7 @@ impl PartitionLog {
     /// (the log is then empty). Readers holding older results keep valid bytes: the cut
     /// segment is rewritten into a new file, not shrunk in place.
     pub fn truncate_to(&self, offset: Offset) -> Result<Offset> {
+        let _maintenance = self.maintenance.lock();
         let mut guard = self.writer.lock();
         self.check_usable()?;
         let Some(active) = guard.as_mut() else {
@@ -35,7 +36,7 @@ impl PartitionLog {
         let target = &keep[i];
         let data =
             target
-                .load(&self.config)?
+                .load(&self.cfg())?
                 .ok_or(Error::OffsetOutOfRange { offset, start, end })?;
         let (valid_len, new_end) = match target.locate(&data, offset)? {
             Some(found) => (
@@ -53,7 +54,9 @@ impl PartitionLog {
             f.write_all(&data.log.readable()[..valid_len])?;
             f.sync_all()
         };
+        let note = fsutil::FileSyncNote::before(|| valid_len as u64);
         write().map_err(|e| self.poison_with(Error::io("write", &tmp, e)))?;
+        note.synced(&tmp);
         fs::rename(&tmp, &target.paths.log)
             .map_err(|e| self.poison_with(Error::io("rename", &target.paths.log, e)))?;
         for seg in cut {
@@ -64,7 +67,7 @@ impl PartitionLog {
         }
         fsutil::sync_dir(&self.dir)?;
         let reopened =
-            ActiveSegment::reopen(&self.dir, target.base, &self.config, valid_len, false)?;
+            ActiveSegment::reopen(&self.dir, target.base, &self.cfg(), valid_len, false)?;
         {
             let mut list = self.segments.write();
             list.truncate(i);
@@ -91,39 +94,5 @@ impl PartitionLog {
         })?;
         self.watchers.notify();
         Ok(new_end)
-    }
-
-    /// Moves the log start offset forward to `offset` (records below it are no
-    /// longer readable) and deletes the segments that lie wholly below it. The
-    /// new start is checkpointed before any file is removed. The active segment
-    /// is never deleted. Returns the number of segments deleted.
-    pub fn delete_records_before(&self, offset: Offset) -> Result<usize> {
-        let guard = self.writer.lock();
-        self.check_usable()?;
-        if guard.is_none() {
-            return Err(self.closed_error());
-        }
-        let (start, end) = (self.start_offset(), self.end_offset());
-        if offset > end {
-            return Err(Error::OffsetOutOfRange { offset, start, end });
-        }
-        if offset <= start {
-            return Ok(0);
-        }
-        self.write_checkpoint(|c| c.log_start = offset.0)?;
-        self.start.store(offset.0, Ordering::Release);
-        let doomed: Vec<Arc<Segment>> = {
-            let mut list = self.segments.write();
-            let n = super::whole_segments_below(&list, offset);
-            list.drain(..n).collect()
-        };
-        drop(guard);
-        for seg in &doomed {
-            seg.delete()?;
-        }
-        if !doomed.is_empty() {
-            fsutil::sync_dir(&self.dir)?;
-        }
-        Ok(doomed.len())
     }
 }

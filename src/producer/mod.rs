@@ -187,7 +187,7 @@ impl Producer {
         let state = self.inner.topic_state(topic)?;
         let topic = &state.topic;
         let now = self.inner.log.inner.config.clock.now();
-        let max = topic.config.max_record_bytes;
+        let max = topic.max_record_bytes();
         let mut timestamps = Vec::with_capacity(records.len());
         for r in &mut records {
             timestamps.push(*r.timestamp.get_or_insert(now));

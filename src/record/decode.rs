@@ -23,7 +23,7 @@ use crate::types::{Offset, Timestamp};
 
 /// One record's fields as positions in the buffer it was read from.
 #[derive(Debug)]
-struct RawRecord {
+pub(super) struct RawRecord {
     timestamp_delta: i64,
     offset_delta: i32,
     key: Option<Range<usize>>,
@@ -207,8 +207,9 @@ fn read_fields(
 /// and no trailing bytes. Also turns a record's deltas into its offset and
 /// timestamp.
 #[derive(Debug)]
-struct Walker {
-    pos: usize,
+pub(super) struct Walker {
+    /// Where the next record starts.
+    pub(super) pos: usize,
     remaining: u32,
     declared: u32,
     previous_delta: i64,
@@ -221,7 +222,7 @@ struct Walker {
 }
 
 impl Walker {
-    fn new(pos: usize, header: &BatchHeader) -> Walker {
+    pub(super) fn new(pos: usize, header: &BatchHeader) -> Walker {
         // A parsed header has a non-negative count.
         let declared = header.record_count.unsigned_abs();
         Walker {
@@ -242,7 +243,7 @@ impl Walker {
 
     /// The next record, `None` at a clean end; after an error, `None` forever.
     #[inline(always)]
-    fn next(
+    pub(super) fn next(
         &mut self,
         buf: &[u8],
         on_header: impl FnMut(Range<usize>, Option<Range<usize>>),
@@ -317,7 +318,7 @@ impl Walker {
 
     /// A record this walker returned from `buf`, borrowed from it.
     #[inline(always)]
-    fn record_ref<'a>(&self, buf: &'a [u8], raw: RawRecord) -> RecordRef<'a> {
+    pub(super) fn record_ref<'a>(&self, buf: &'a [u8], raw: RawRecord) -> RecordRef<'a> {
         RecordRef {
             offset: self.offset(&raw),
             timestamp: self.timestamp(&raw),
@@ -418,7 +419,7 @@ impl Batch {
 
     /// Verifies the CRC; returns the decompressed records if the batch is
     /// compressed, `None` if its records are stored as they are.
-    fn open(&self) -> Result<Option<Vec<u8>>, FormatError> {
+    pub(super) fn open(&self) -> Result<Option<Vec<u8>>, FormatError> {
         verify_crc(&self.bytes, &self.header)?;
         match self.header.compression()? {
             Compression::None => Ok(None),

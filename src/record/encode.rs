@@ -164,7 +164,7 @@ fn put_nullable(rec: &mut [u8], i: usize, b: Option<&[u8]>) -> usize {
 /// the header right after would otherwise stall on a store-to-load
 /// forwarding of the narrow field (measured on the one-record path).
 #[inline(always)]
-fn seal(batch: &mut [u8], header: &BatchHeader) -> u32 {
+pub(super) fn seal(batch: &mut [u8], header: &BatchHeader) -> u32 {
     let Some(head) = batch.first_chunk_mut::<BATCH_HEADER_BYTES>() else {
         // Callers pass a buffer that already holds the records after the header.
         unreachable!("a batch is at least {BATCH_HEADER_BYTES} bytes");

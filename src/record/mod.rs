@@ -38,6 +38,7 @@
 mod compression;
 mod decode;
 mod encode;
+mod filter;
 mod header;
 #[cfg(test)]
 mod tests;
@@ -52,6 +53,7 @@ pub use encode::{
     encode_batch, encode_batch_fitting, encode_batch_to_vec, encode_compressed_batch, plan_batch,
     BatchPlan, EncodedBatch,
 };
+pub(crate) use filter::{empty_batch_like, retain_records, Retained};
 pub use header::{
     set_base_offset, ATTRIBUTES_OFFSET, BASE_OFFSET_OFFSET, BASE_SEQUENCE_OFFSET,
     BASE_TIMESTAMP_OFFSET, CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET, LENGTH_OFFSET, MAGIC_OFFSET,

@@ -184,8 +184,20 @@ impl ActiveSegment {
     }
 
     /// Bytes of log written.
+    /// The largest timestamp of the records in this segment.
+    pub(crate) fn max_timestamp(&self) -> Option<Timestamp> {
+        self.cursor.max_timestamp()
+    }
+
     pub(crate) fn size(&self) -> usize {
         self.log.position()
+    }
+
+    /// Lowers the size at which this segment rolls (a topic's
+    /// `segment_bytes` was altered). Never raised: the map was sized for the
+    /// limit it was created with.
+    pub(crate) fn limit_segment_bytes(&mut self, segment_bytes: usize) {
+        self.segment_bytes = self.segment_bytes.min(segment_bytes);
     }
 
     /// Whether a batch of `size` bytes ending at `last_offset` belongs in a new

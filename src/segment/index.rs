@@ -219,6 +219,11 @@ pub(crate) struct NewEntries {
 }
 
 impl IndexCursor {
+    /// The largest timestamp observed so far.
+    pub(crate) fn max_timestamp(&self) -> Option<Timestamp> {
+        self.max_timestamp
+    }
+
     pub(crate) fn new(base: Offset, interval_bytes: u64) -> Self {
         IndexCursor {
             base,

@@ -8,10 +8,10 @@ mod active;
 mod build;
 mod index;
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
@@ -33,6 +33,14 @@ pub(crate) use index::{
 /// File name of a segment file: the base offset as 20 digits, then `ext`.
 pub(crate) fn file_name(base: Offset, ext: &str) -> String {
     format!("{:020}.{ext}", base.0)
+}
+
+/// The base offset named by a segment file's stem (20 digits).
+pub(crate) fn parse_base(stem: &str) -> Option<Offset> {
+    match stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
+        true => stem.parse().ok().map(Offset),
+        false => None,
+    }
 }
 
 /// The three files of a segment.
@@ -70,8 +78,11 @@ pub(crate) struct Segment {
     /// sealed segment (open, map, check indexes) happens under it, so readers of
     /// the same segment wait for one load instead of racing.
     data: Mutex<Option<Arc<SegmentData>>>,
-    /// Set when the segment's files are removed; it can no longer be loaded.
+    /// Set when the segment's files are removed or replaced (compaction); it
+    /// can no longer be loaded.
     deleted: AtomicBool,
+    /// Bytes of log, once known; a sealed segment's size never changes.
+    size: OnceLock<u64>,
 }
 
 /// Where a batch starts in a segment's log, and its header.
@@ -89,15 +100,19 @@ impl Segment {
             paths: SegmentPaths::new(dir, base),
             data: Mutex::new(None),
             deleted: AtomicBool::new(false),
+            size: OnceLock::new(),
         })
     }
 
-    fn with_data(dir: &Path, base: Offset, data: Arc<SegmentData>) -> Arc<Segment> {
+    /// A sealed segment whose maps are already loaded (a compacted segment,
+    /// mapped before its files take their final names).
+    pub(crate) fn with_data(dir: &Path, base: Offset, data: Arc<SegmentData>) -> Arc<Segment> {
         Arc::new(Segment {
             base,
             paths: SegmentPaths::new(dir, base),
             data: Mutex::new(Some(data)),
             deleted: AtomicBool::new(false),
+            size: OnceLock::new(),
         })
     }
 
@@ -151,6 +166,39 @@ impl Segment {
             }
         };
         Ok(SegmentData { log, index, time })
+    }
+
+    /// Bytes of log of this sealed segment (its file is trimmed to its data).
+    pub(crate) fn sealed_size(&self) -> Result<u64> {
+        if let Some(size) = self.size.get() {
+            return Ok(*size);
+        }
+        let size = match self.data.lock().as_ref() {
+            Some(d) => d.log.published() as u64,
+            None => fs::metadata(&self.paths.log)
+                .map_err(|e| Error::io("stat", &self.paths.log, e))?
+                .len(),
+        };
+        Ok(*self.size.get_or_init(|| size))
+    }
+
+    /// The largest record timestamp of this sealed segment (its time index
+    /// ends with it); `None` if it holds no record.
+    pub(crate) fn max_timestamp(&self, cfg: &PartitionConfig) -> Result<Option<Timestamp>> {
+        let Some(data) = self.load(cfg)? else {
+            return Ok(None);
+        };
+        Ok(TimeIndex::new(data.time.readable())
+            .last()
+            .map(|e| e.timestamp))
+    }
+
+    /// Marks the segment replaced: it can no longer be loaded, and readers
+    /// that find it so look it up again. Its files now belong to its
+    /// replacement and are left alone; readers holding its maps keep them.
+    pub(crate) fn retire(&self) {
+        self.deleted.store(true, Ordering::Release);
+        *self.data.lock() = None;
     }
 
     /// Marks the segment deleted and removes its files. Readers holding its maps
@@ -305,7 +353,7 @@ pub(crate) fn header_at(log: &[u8], pos: usize) -> Result<Option<BatchHeader>, F
     Ok(Some(header))
 }
 
-fn map_read_only(path: &Path) -> Result<Arc<SharedMap>> {
+pub(crate) fn map_read_only(path: &Path) -> Result<Arc<SharedMap>> {
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let len = file
         .metadata()

@@ -15,6 +15,7 @@ pub mod broker;
 pub mod groups;
 #[cfg(feature = "broker")]
 pub mod kafka;
+pub mod workload;
 
 use moldau::{Offset, PartitionConfig, PartitionLog, Record, StoredRecord, Timestamp};
 
@@ -235,9 +236,15 @@ pub const CODECS: [moldau::record::Compression; 4] = [
 /// `env_var` set to `dir` (the child's cue to do its work), its standard
 /// output piped to the parent.
 pub fn spawn_crash_child(env_var: &str, dir: &Path) -> std::process::Child {
+    spawn_child_with(&[(env_var, dir.as_os_str())])
+}
+
+/// Starts this test binary again running only its `crash_child` test, with
+/// the environment variables `envs`, its standard output piped to the parent.
+pub fn spawn_child_with(envs: &[(&str, &std::ffi::OsStr)]) -> std::process::Child {
     std::process::Command::new(std::env::current_exe().unwrap())
         .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
-        .env(env_var, dir)
+        .envs(envs.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -1,0 +1,457 @@
+//! The crash-test workload shared by the process-crash and power-loss suites:
+//! a child process that produces and commits until it is killed, and the
+//! checks a reopened data directory must pass.
+//!
+//! Every record is a pure function of (writer, n): the harness regenerates
+//! what each writer meant to send and checks each partition against it. The
+//! child reports on standard output (`ack <writer> <n>` once every record up
+//! to `n` of that writer was acknowledged; `commit <topic>:<p>=<offset> ...`
+//! once a group commit returned). A line is written only after the call it
+//! reports returned, and the pipe outlives the killed child.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdout};
+use std::time::Duration;
+
+use moldau::{
+    partition_for_key, ConsumerConfig, FlushPolicy, Log, LogConfig, Offset, OffsetAndMetadata,
+    PartitionConfig, PartitionLog, ProducerConfig, Record, TopicConfig, TopicName, TopicPartition,
+};
+
+/// The child's data directory; its presence is the child's cue.
+pub const CHILD_DIR: &str = "MOLDAU_RELIABILITY_CHILD_DIR";
+/// The trial's seed (the writers' plans derive from it).
+pub const CHILD_SEED: &str = "MOLDAU_RELIABILITY_CHILD_SEED";
+/// The flush policy of the data topics, by index into [`POLICIES`].
+pub const CHILD_POLICY: &str = "MOLDAU_RELIABILITY_CHILD_POLICY";
+
+/// The topics (name, partitions) the child writes.
+pub const TOPICS: [(&str, u32); 2] = [("a", 3), ("b", 2)];
+/// Producer threads in the child.
+pub const WRITERS: u64 = 2;
+/// The consumer group that commits.
+pub const GROUP: &str = "g";
+
+/// The flush policies trials cycle through.
+pub const POLICIES: [FlushPolicy; 4] = [
+    FlushPolicy::Always,
+    FlushPolicy::EveryRecords(7),
+    FlushPolicy::Interval(Duration::from_millis(2)),
+    FlushPolicy::Never,
+];
+
+/// Small segments and indexes, so a few hundred records roll many times.
+pub fn topic_config(flush: FlushPolicy) -> TopicConfig {
+    TopicConfig {
+        segment_bytes: 4096,
+        segment_index_bytes: 4096,
+        index_interval_bytes: 256,
+        flush,
+        ..TopicConfig::default()
+    }
+}
+
+/// The `LogConfig` of the child and of the checks.
+pub fn log_config(flush: FlushPolicy) -> LogConfig {
+    LogConfig {
+        topic_defaults: topic_config(flush),
+        ..LogConfig::default()
+    }
+}
+
+/// xorshift64: the trials' only source of randomness, so a seed replays.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next pseudo-random number.
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0 | 1;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A number below `n` (which must be positive).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Record `n` of writer `w`.
+pub fn record(w: u64, n: u64) -> Record {
+    Record::new(value(w, n))
+        .with_key(key(w, n))
+        .with_header("n", n.to_string())
+}
+
+fn key(w: u64, n: u64) -> String {
+    format!("w{w}-k{}", n % 11)
+}
+
+fn value(w: u64, n: u64) -> Vec<u8> {
+    let mut v = format!("w{w}:n{n}:").into_bytes();
+    v.resize(v.len() + (n * 7 % 300) as usize, b'a' + (n % 26) as u8);
+    v
+}
+
+/// One call a writer makes: `count` records starting at `first`, to `topic`
+/// (a single `send` when `count` is 1, else one `send_batch`).
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    pub topic: &'static str,
+    pub first: u64,
+    pub count: u64,
+}
+
+/// The calls writer `w` makes in a trial with `seed`, as an endless iterator.
+pub fn plan(seed: u64, w: u64) -> impl Iterator<Item = Step> {
+    let mut rng = Rng(seed ^ (w + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut next = 0u64;
+    std::iter::from_fn(move || {
+        let topic = TOPICS[(rng.below(3) == 0) as usize].0;
+        let count = match rng.below(4) {
+            0 => 2 + rng.below(7),
+            _ => 1,
+        };
+        let step = Step {
+            topic,
+            first: next,
+            count,
+        };
+        next += count;
+        Some(step)
+    })
+}
+
+fn partitions_of(topic: &str) -> u32 {
+    TOPICS
+        .iter()
+        .find(|(t, _)| *t == topic)
+        .map(|(_, n)| *n)
+        .expect("a workload topic")
+}
+
+/// The partition record `n` of writer `w` goes to (Kafka's key partitioning).
+pub fn partition_of(topic: &str, w: u64, n: u64) -> u32 {
+    partition_for_key(key(w, n).as_bytes(), partitions_of(topic))
+        .expect("topics have partitions")
+        .0
+}
+
+/// Writes one line to standard output (the side channel) at once.
+pub fn report(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .expect("report to parent");
+}
+
+/// The child: opens the log, then writers and a committing consumer run
+/// until the process is killed. `observe` runs first (the power-loss suite
+/// installs its fsync observer there).
+pub fn child(observe: impl FnOnce()) {
+    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+        return;
+    };
+    observe();
+    let seed: u64 = env_number(CHILD_SEED);
+    let policy = POLICIES[env_number(CHILD_POLICY) as usize];
+    let log = Log::open(&dir, log_config(policy)).expect("open");
+    for (name, n) in TOPICS {
+        log.create_topic(name, n, None).expect("create topic");
+    }
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let producer = log.producer(ProducerConfig::default()).expect("producer");
+            std::thread::spawn(move || {
+                for step in plan(seed, w) {
+                    let records = (step.first..step.first + step.count).map(|n| record(w, n));
+                    match step.count {
+                        1 => drop(
+                            producer
+                                .send(step.topic, record(w, step.first))
+                                .expect("send"),
+                        ),
+                        _ => drop(
+                            producer
+                                .send_batch(step.topic, records.collect())
+                                .expect("send_batch"),
+                        ),
+                    }
+                    report(&format!("ack {w} {}", step.first + step.count - 1));
+                }
+            })
+        })
+        .collect();
+    let mut consumer = log.consumer(ConsumerConfig::default()).expect("consumer");
+    let tps: Vec<TopicPartition> = TOPICS
+        .iter()
+        .flat_map(|(t, n)| (0..*n).map(|p| tp(t, p)))
+        .collect();
+    consumer.assign_in_group(GROUP, &tps).expect("assign");
+    loop {
+        consumer.poll(Duration::from_millis(50)).expect("poll");
+        let mut offsets = Vec::new();
+        for tp in &tps {
+            let position = consumer.position(tp).expect("position");
+            offsets.push((tp.clone(), OffsetAndMetadata::new(position)));
+        }
+        consumer.commit_offsets(&offsets).expect("commit");
+        let line: Vec<String> = offsets
+            .iter()
+            .map(|(tp, o)| format!("{}:{}={}", tp.topic, tp.partition.0, o.offset.0))
+            .collect();
+        report(&format!("commit {}", line.join(" ")));
+        if writers.iter().all(|w| w.is_finished()) {
+            panic!("a writer stopped");
+        }
+    }
+}
+
+fn env_number(var: &str) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{var} is not set to a number"))
+}
+
+/// A topic partition of the workload.
+pub fn tp(topic: &str, p: u32) -> TopicPartition {
+    TopicPartition::new(TopicName::new(topic).expect("topic name"), p)
+}
+
+/// What the parent learnt from the child's reports.
+#[derive(Debug, Default)]
+pub struct Acks {
+    /// Per writer, the last record acknowledged.
+    pub records: BTreeMap<u64, u64>,
+    /// The last acknowledged commit, per partition.
+    pub committed: BTreeMap<(String, u32), u64>,
+    /// Lines that are neither acks nor commits (the power-loss events).
+    pub other: Vec<String>,
+}
+
+impl Acks {
+    /// Takes one line of the child's output.
+    pub fn take(&mut self, line: &str) {
+        if let Some(rest) = line.strip_prefix("ack ") {
+            let mut f = rest
+                .split(' ')
+                .map(|x| x.parse::<u64>().expect("ack field"));
+            let (w, n) = (f.next().expect("writer"), f.next().expect("n"));
+            self.records.insert(w, n);
+        } else if let Some(rest) = line.strip_prefix("commit ") {
+            for part in rest.split(' ') {
+                let (tp, offset) = part.split_once('=').expect("tp=offset");
+                let (topic, p) = tp.split_once(':').expect("topic:p");
+                self.committed.insert(
+                    (topic.to_string(), p.parse().expect("partition")),
+                    offset.parse().expect("offset"),
+                );
+            }
+        } else if !line.is_empty() {
+            self.other.push(line.to_string());
+        }
+    }
+}
+
+/// Starts the child for a trial (this test binary's `crash_child` test).
+pub fn spawn(dir: &Path, seed: u64, policy_index: u64) -> Child {
+    let (seed, policy) = (seed.to_string(), policy_index.to_string());
+    super::spawn_child_with(&[
+        (CHILD_DIR, dir.as_os_str()),
+        (CHILD_SEED, seed.as_ref()),
+        (CHILD_POLICY, policy.as_ref()),
+    ])
+}
+
+/// Reads the child's reports until `stop` says so (after each ack line) or
+/// the child exits, then kills it and reads whatever it wrote before dying.
+pub fn run_until_killed(
+    mut child: Child,
+    acks: &mut Acks,
+    mut stop: impl FnMut(&Acks) -> bool,
+) -> std::process::ExitStatus {
+    let stdout: ChildStdout = child.stdout.take().expect("piped stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    while !stop(acks) {
+        line.clear();
+        if reader.read_line(&mut line).expect("child output") == 0 {
+            break;
+        }
+        // Skip up to the next ack: `stop` is asked after acks only.
+        while !line.starts_with("ack ") {
+            acks.take(line.trim_end());
+            line.clear();
+            if reader.read_line(&mut line).expect("child output") == 0 {
+                break;
+            }
+        }
+        acks.take(line.trim_end());
+    }
+    child.kill().expect("kill child");
+    // A line cut off by the kill is no acknowledgement; whole lines are.
+    let mut rest = String::new();
+    reader
+        .read_to_string(&mut rest)
+        .expect("drain child output");
+    let whole = match rest.rfind('\n') {
+        Some(end) => &rest[..end],
+        None => "",
+    };
+    for line in whole.lines() {
+        acks.take(line);
+    }
+    child.wait().expect("wait for child")
+}
+
+/// Reopens the data directory and checks the workload's invariants: the log
+/// opens; each partition holds, from offset 0 without a gap, each writer's
+/// records for it in the planned order, intact (CRC-checked by reads); with
+/// `acked_must_survive`, every acknowledged record is there; and every
+/// acknowledged group commit survived (the offsets topic always syncs).
+/// Panics naming `what` (the seed) on a violation.
+pub fn check(
+    dir: &Path,
+    seed: u64,
+    policy: FlushPolicy,
+    acks: &Acks,
+    acked_must_survive: bool,
+    what: &str,
+) {
+    let log = Log::open(dir, log_config(policy)).unwrap_or_else(|e| panic!("{what}: open: {e}"));
+    let topics: Vec<String> = log.list_topics().iter().map(|t| t.to_string()).collect();
+    for ((topic, p), offset) in &acks.committed {
+        let got = log
+            .committed(GROUP, &tp(topic, *p))
+            .unwrap_or_else(|e| panic!("{what}: committed: {e}"))
+            .map_or(0, |c| c.offset.0);
+        assert!(
+            got >= *offset,
+            "{what}: commit of {topic}-{p} at {offset} was acknowledged, found {got}"
+        );
+    }
+    log.close().unwrap_or_else(|e| panic!("{what}: close: {e}"));
+    for (topic, n) in TOPICS {
+        if !topics.iter().any(|t| t == topic) {
+            // Never acknowledged: creation is the child's first step.
+            assert!(acks.records.is_empty(), "{what}: topic {topic} lost");
+            continue;
+        }
+        for p in 0..n {
+            let want = Want {
+                seed,
+                policy,
+                acks,
+                acked_must_survive,
+                what,
+            };
+            check_partition(dir, &want, topic, p);
+        }
+    }
+}
+
+/// What [`check`] checks a partition against.
+struct Want<'a> {
+    seed: u64,
+    policy: FlushPolicy,
+    acks: &'a Acks,
+    acked_must_survive: bool,
+    what: &'a str,
+}
+
+fn check_partition(dir: &Path, want: &Want<'_>, topic: &str, p: u32) {
+    let Want {
+        seed,
+        policy,
+        acks,
+        acked_must_survive,
+        what,
+    } = *want;
+    let config = PartitionConfig {
+        flush: policy,
+        ..PartitionConfig::default()
+    };
+    let log = PartitionLog::open(dir.join(format!("{topic}-{p}")), config)
+        .unwrap_or_else(|e| panic!("{what}: open {topic}-{p}: {e}"));
+    // Per writer, the n of each record found, in offset order.
+    let mut found: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    let mut next = Offset(0);
+    while next < log.end_offset() {
+        let batches = log
+            .read(next, 1 << 20)
+            .unwrap_or_else(|e| panic!("{what}: read {topic}-{p} at {next}: {e}"));
+        for r in batches.records() {
+            let r = r.unwrap_or_else(|e| panic!("{what}: {topic}-{p} at {next}: {e}"));
+            assert_eq!(r.offset, next, "{what}: {topic}-{p}: gap or reordering");
+            let text = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).to_string();
+            let (w, n) = parse_value(&text)
+                .unwrap_or_else(|| panic!("{what}: {topic}-{p} at {next}: foreign value {text:?}"));
+            let want = record(w, n);
+            assert_eq!(r.value, want.value, "{what}: {topic}-{p} at {next}: value");
+            assert_eq!(r.key, want.key, "{what}: {topic}-{p} at {next}: key");
+            found.entry(w).or_default().push(n);
+            next = next.plus(1);
+        }
+    }
+    log.close()
+        .unwrap_or_else(|e| panic!("{what}: close {topic}-{p}: {e}"));
+    for w in 0..WRITERS {
+        let got = found.remove(&w).unwrap_or_default();
+        let last = got.last().copied().max(acks.records.get(&w).copied());
+        // What the writer meant for this partition, up to what is relevant.
+        let planned: Vec<u64> = plan(seed, w)
+            .take_while(|s| last.is_some_and(|l| s.first <= l))
+            .filter(|s| s.topic == topic)
+            .flat_map(|s| s.first..s.first + s.count)
+            .filter(|&n| partition_of(topic, w, n) == p)
+            .collect();
+        assert!(
+            planned.starts_with(&got),
+            "{what}: {topic}-{p}: writer {w}'s records {got:?} are not a prefix of {planned:?}"
+        );
+        if acked_must_survive {
+            let acked = acks.records.get(&w).map_or(0, |a| a + 1);
+            let needed = planned.iter().take_while(|&&n| n < acked).count();
+            assert!(
+                got.len() >= needed,
+                "{what}: {topic}-{p}: writer {w} acknowledged up to {acked}, \
+                 only {} of its {needed} records here survived",
+                got.len()
+            );
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "{what}: {topic}-{p}: unknown writers {found:?}"
+    );
+}
+
+fn parse_value(text: &str) -> Option<(u64, u64)> {
+    let rest = text.strip_prefix('w')?;
+    let (w, rest) = rest.split_once(":n")?;
+    let (n, _) = rest.split_once(':')?;
+    Some((w.parse().ok()?, n.parse().ok()?))
+}
+
+/// Trials to run: `MOLDAU_CRASH_TRIALS` or `default`.
+pub fn trials(default: u64) -> u64 {
+    std::env::var("MOLDAU_CRASH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The first trial's seed: `MOLDAU_CRASH_SEED` (to replay a failure) or a
+/// fixed default, so CI runs are reproducible.
+pub fn base_seed() -> u64 {
+    std::env::var("MOLDAU_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed_0000)
+}
