@@ -114,6 +114,31 @@ fn byte_limits_return_at_least_one_batch() {
 }
 
 #[test]
+fn the_broker_caps_fetch_responses() {
+    let mut config = test_config();
+    config.max_fetch_bytes = 1024;
+    let broker = TestBroker::start(config);
+    broker.log.create_topic("capped", 1, None).unwrap();
+    let mut c = broker.client();
+    let b = batch(&records(0, 5));
+    assert!(b.len() < 512);
+    for _ in 0..10 {
+        assert_eq!(produce(&mut c, "capped", 0, b.clone()).0, 0);
+    }
+    // The client asks for 1 MiB; the broker's 1 KiB cap wins.
+    let resp = c.call(
+        &fetch_request(&[("capped", 0, 0)], 0, 1, 1 << 20, 1 << 20),
+        FETCH_V,
+    );
+    let got = resp.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .unwrap()
+        .len();
+    assert!(got > 0 && got <= 1024, "{got} bytes");
+}
+
+#[test]
 fn fetch_long_polls_until_data_arrives_or_max_wait() {
     let broker = TestBroker::start(test_config());
     broker.log.create_topic("poll", 1, None).unwrap();
