@@ -224,6 +224,9 @@ fn errors_have_kafka_codes() {
         resp.responses[0].partition_responses[0].error_code, 21,
         "INVALID_REQUIRED_ACKS"
     );
+    // Two batches for one partition: INVALID_RECORD, neither stored.
+    let two = Bytes::from([good.to_vec(), good.to_vec()].concat());
+    assert_eq!(produce(&mut c, "t", 0, two).0, 87, "INVALID_RECORD");
     // A record without a key on a compacted topic: INVALID_RECORD.
     let compacted = moldau::TopicConfig {
         cleanup_policy: moldau::CleanupPolicy::Compact,
