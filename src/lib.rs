@@ -48,7 +48,7 @@
 //! - `compression` (default): decode (and encode) gzip, snappy, lz4 and zstd
 //!   record batches; each codec also has its own feature (`gzip`, `snappy`,
 //!   `lz4`, `zstd`).
-//! - `broker`: [`broker::Server`], the Kafka wire protocol over TCP (tokio,
+//! - `broker`: `broker::Server`, the Kafka wire protocol over TCP (tokio,
 //!   kafka-protocol, tracing), so Kafka clients produce, consume and run
 //!   consumer groups against a [`Log`]; `examples/broker.rs` runs it.
 //! - `fault-injection` (tests only): `moldau::fault_injection` reports every
@@ -88,7 +88,7 @@
 //! - `batches`: [`Batches`], the zero-copy result of a read, with owned
 //!   records ([`Batches::records`], [`StoredRecord`]) or borrowed ones
 //!   ([`Batches::for_each_record`], [`RecordRef`], no allocation).
-//! - `broker` (feature `broker`): [`broker::Server`] and [`broker::BrokerConfig`];
+//! - `broker` (feature `broker`): `broker::Server` and `broker::BrokerConfig`;
 //!   `conn` (framing, dispatch, response order), one file per API or group
 //!   of APIs (`produce`, `fetch`, `metadata`, `list_offsets`, `groups` over
 //!   the `classic` group state machine, `offsets`, `admin`, `api_versions`,

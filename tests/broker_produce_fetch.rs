@@ -114,6 +114,31 @@ fn byte_limits_return_at_least_one_batch() {
 }
 
 #[test]
+fn the_broker_caps_fetch_responses() {
+    let mut config = test_config();
+    config.max_fetch_bytes = 1024;
+    let broker = TestBroker::start(config);
+    broker.log.create_topic("capped", 1, None).unwrap();
+    let mut c = broker.client();
+    let b = batch(&records(0, 5));
+    assert!(b.len() < 512);
+    for _ in 0..10 {
+        assert_eq!(produce(&mut c, "capped", 0, b.clone()).0, 0);
+    }
+    // The client asks for 1 MiB; the broker's 1 KiB cap wins.
+    let resp = c.call(
+        &fetch_request(&[("capped", 0, 0)], 0, 1, 1 << 20, 1 << 20),
+        FETCH_V,
+    );
+    let got = resp.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .unwrap()
+        .len();
+    assert!(got > 0 && got <= 1024, "{got} bytes");
+}
+
+#[test]
 fn fetch_long_polls_until_data_arrives_or_max_wait() {
     let broker = TestBroker::start(test_config());
     broker.log.create_topic("poll", 1, None).unwrap();
@@ -199,6 +224,21 @@ fn errors_have_kafka_codes() {
         resp.responses[0].partition_responses[0].error_code, 21,
         "INVALID_REQUIRED_ACKS"
     );
+    // Two batches for one partition: INVALID_RECORD, neither stored.
+    let two = Bytes::from([good.to_vec(), good.to_vec()].concat());
+    assert_eq!(produce(&mut c, "t", 0, two).0, 87, "INVALID_RECORD");
+    // A record without a key on a compacted topic: INVALID_RECORD.
+    let compacted = moldau::TopicConfig {
+        cleanup_policy: moldau::CleanupPolicy::Compact,
+        ..moldau::TopicConfig::default()
+    };
+    broker
+        .log
+        .create_topic("table", 1, Some(compacted))
+        .unwrap();
+    let keyless = batch(&[Record::new("no key")]);
+    assert_eq!(produce(&mut c, "table", 0, keyless).0, 87, "INVALID_RECORD");
+    assert_eq!(produce(&mut c, "table", 0, good.clone()).0, 0);
     // Nothing above was stored.
     assert_eq!(
         broker.log.describe_topic("t").unwrap().partitions[0].end_offset,

@@ -239,6 +239,9 @@ impl Group {
         }
         let member_id = match spec.member_id.as_str() {
             "" if spec.require_known_id => {
+                if self.pending.len() >= MEMBERS_MAX {
+                    return refuse(fail(ResponseError::GroupMaxSizeReached));
+                }
                 self.pending
                     .insert(new_id.clone(), now + spec.session_timeout);
                 return Step::Now(JoinOutcome {
@@ -536,11 +539,17 @@ impl Group {
             // A rebalance may have been waiting only for them.
             self.try_complete_join(now, false);
         }
-        // Members waiting in a join or sync are alive: their request is open.
+        // Members waiting in a join or sync are alive while their request is
+        // open (a closed sender means the client's connection went away).
+        let waiting = |t: Option<bool>| t.is_some_and(|closed| !closed);
         let expired: Vec<String> = self
             .members
             .iter()
-            .filter(|(_, m)| m.join.is_none() && m.sync.is_none() && m.expires <= now)
+            .filter(|(_, m)| {
+                !waiting(m.join.as_ref().map(|t| t.is_closed()))
+                    && !waiting(m.sync.as_ref().map(|t| t.is_closed()))
+                    && m.expires <= now
+            })
             .map(|(id, _)| id.clone())
             .collect();
         for id in &expired {

@@ -35,7 +35,9 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: FetchRequest, version: i16
     let wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)).min(MAX_WAIT);
     let deadline = Instant::now() + wait;
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
-    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    let max_bytes = usize::try_from(req.max_bytes)
+        .unwrap_or(0)
+        .min(shared.config.max_fetch_bytes);
     let wanted: Vec<(TopicName, Vec<Wanted>)> = req
         .topics
         .into_iter()

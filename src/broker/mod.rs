@@ -63,6 +63,10 @@ pub struct BrokerConfig {
     /// `queued.max.request.bytes`). Default 1 GiB; at least
     /// `max_request_bytes`.
     pub max_buffered_request_bytes: usize,
+    /// Most record bytes in one Fetch response, whatever the client asks
+    /// (Kafka's `fetch.max.bytes`); the first batch is returned even when
+    /// larger, so consumers always progress. Default 55 MiB; at least 1 KiB.
+    pub max_fetch_bytes: usize,
     /// Most connections served at once; more wait in the listen backlog.
     /// Default 1024; at least 1.
     pub max_connections: usize,
@@ -92,6 +96,7 @@ impl Default for BrokerConfig {
             node_id: 0,
             max_request_bytes: 100 << 20,
             max_buffered_request_bytes: 1 << 30,
+            max_fetch_bytes: 55 << 20,
             max_connections: 1024,
             auto_create_topics: true,
             default_partitions: 1,
@@ -121,6 +126,9 @@ impl BrokerConfig {
                 "max_buffered_request_bytes",
                 "must be from max_request_bytes to 4 GiB - 1",
             );
+        }
+        if self.max_fetch_bytes < 1024 {
+            return invalid("max_fetch_bytes", "must be at least 1 KiB");
         }
         if self.max_connections == 0 {
             return invalid("max_connections", "must be at least 1");

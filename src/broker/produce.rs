@@ -162,14 +162,19 @@ fn append_partition(
     })?;
     let partition = topic.partition(PartitionId(p))?;
     let batches = split_batches(&records)?;
-    let mut first = None;
-    for batch in batches {
-        let base = append_one(shared, topic, &partition.tp, &partition.log, batch)?;
-        first.get_or_insert(base);
-    }
-    let first =
-        first.ok_or_else(|| Refusal::from(invalid("no record batch for the partition".into())))?;
-    Ok((first, partition.log.start_offset()))
+    // As Kafka (v3+): exactly one batch per partition, so a request is
+    // stored whole or not at all.
+    let [batch] = batches.as_slice() else {
+        return Err(Refusal {
+            code: errors::of(ResponseError::InvalidRecord),
+            message: format!(
+                "{} record batches for one partition; exactly one is allowed",
+                batches.len()
+            ),
+        });
+    };
+    let base = append_one(shared, topic, &partition.tp, &partition.log, batch)?;
+    Ok((base, partition.log.start_offset()))
 }
 
 fn append_one(

@@ -29,7 +29,7 @@ fi
 export PYTHONPATH="$py:$here"
 
 cd "$root"
-cargo build --release --quiet --all-features --example broker
+cargo build --release --quiet --features broker --example broker
 broker_bin="${CARGO_TARGET_DIR:-$root/target}/release/examples/broker"
 data="$(mktemp -d)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
