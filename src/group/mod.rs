@@ -348,6 +348,7 @@ impl GroupCoordinator {
     /// Marks `group` as managed elsewhere (the broker's classic groups), so
     /// in-process consumers cannot join it; [`Error::InvalidArgument`] if
     /// in-process members have it now. Idempotent.
+    #[cfg(feature = "broker")]
     pub(crate) fn claim_external(&self, group: &str) -> Result<()> {
         check_group_id(group)?;
         let g = self.group_entry(group);
@@ -363,6 +364,7 @@ impl GroupCoordinator {
     }
 
     /// Gives `group` back to in-process consumers.
+    #[cfg(feature = "broker")]
     pub(crate) fn release_external(&self, group: &str) {
         self.external.lock().remove(group);
     }

@@ -157,6 +157,9 @@ pub struct PartitionLog {
     /// Serializes checkpoint writes and remembers the last one written.
     checkpoint: Mutex<PartitionCheckpoint>,
     closed: AtomicBool,
+    /// Set (under the checkpoint lock) when the partition's files are about
+    /// to be removed: no checkpoint is written after it.
+    removed: AtomicBool,
     /// The file holding the advisory lock on `dir/.lock`; closing drops it,
     /// so the directory can be reopened while this handle still exists.
     lock: Mutex<Option<File>>,
@@ -253,6 +256,7 @@ impl PartitionLog {
             cleaner: Mutex::new(compact::CleanerState::default()),
             checkpoint: Mutex::new(state),
             closed: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
             lock: Mutex::new(Some(lock)),
             config: ArcSwap::from_pointee(config),
         })
@@ -360,7 +364,19 @@ impl PartitionLog {
 
     /// Closes the handle without flushing or checkpointing, for a partition
     /// whose files are about to be removed (its topic is being deleted).
+    ///
+    /// Once this returns the handle writes nothing more under its directory
+    /// path, which a topic created again under the same name may soon own:
+    /// a compaction or retention pass in progress finishes first (the
+    /// maintenance lock), an append or roll finishes first (the writer lock),
+    /// and a checkpoint write either finished or will refuse (`removed`,
+    /// set under the checkpoint lock).
     pub(crate) fn close_for_removal(&self) {
+        let _maintenance = self.maintenance.lock();
+        {
+            let _checkpoint = self.checkpoint.lock();
+            self.removed.store(true, Ordering::Release);
+        }
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -392,6 +408,9 @@ impl PartitionLog {
 
     fn write_checkpoint(&self, change: impl FnOnce(&mut PartitionCheckpoint)) -> Result<()> {
         let mut c = self.checkpoint.lock();
+        if self.removed.load(Ordering::Acquire) {
+            return Err(self.closed_error());
+        }
         let mut next = *c;
         change(&mut next);
         if next != *c {
