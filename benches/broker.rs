@@ -111,6 +111,7 @@ fn main() {
         .args(["-P", "-b", &addr, "-t", "bench", "-l"])
         .args(["-X", "acks=all", "-X", "linger.ms=5"])
         .arg(&input)
+        .stdin(Stdio::null())
         .status()
         .unwrap();
     let produced = started.elapsed();
@@ -131,6 +132,7 @@ fn main() {
         .args(["-X", "queued.min.messages=10000000"])
         .args(["-X", "queued.max.messages.kbytes=2097151"])
         .args(["-f", "%o\n"])
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .output()
         .unwrap();

@@ -17,7 +17,9 @@ CODECS = ["gzip", "snappy", "lz4", "zstd"]
 
 
 def kcat(bs, *args, stdin=None):
-    r = subprocess.run(["kcat", "-b", bs, *args], input=stdin, capture_output=True, timeout=120)
+    # No inherited stdin: CI runs without one.
+    extra = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
+    r = subprocess.run(["kcat", "-b", bs, *args], capture_output=True, timeout=120, **extra)
     check(r.returncode == 0, f"kcat {' '.join(args)} failed: {r.stderr.decode(errors='replace')}")
     return r.stdout
 
