@@ -48,6 +48,11 @@ pub fn set_sync_observer(observer: impl Fn(&SyncEvent<'_>) + Send + Sync + 'stat
     OBSERVER.set(Box::new(observer)).is_ok()
 }
 
+/// Whether an observer is installed.
+pub(crate) fn observing() -> bool {
+    OBSERVER.get().is_some()
+}
+
 pub(crate) fn emit(event: SyncEvent<'_>) {
     if let Some(observer) = OBSERVER.get() {
         observer(&event);

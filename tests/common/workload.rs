@@ -158,6 +158,9 @@ pub fn child(observe: impl FnOnce()) {
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
         return;
     };
+    // libtest has printed `test crash_child ... ` without a newline: end
+    // that line, so that every report starts a line of its own.
+    report("");
     observe();
     let seed: u64 = env_number(CHILD_SEED);
     let policy = POLICIES[env_number(CHILD_POLICY) as usize];
@@ -239,6 +242,9 @@ pub struct Acks {
 impl Acks {
     /// Takes one line of the child's output.
     pub fn take(&mut self, line: &str) {
+        // The child ends libtest's `test crash_child ... ` line before its
+        // first report; were it not to, that report would still count.
+        let line = line.strip_prefix("test crash_child ... ").unwrap_or(line);
         if let Some(rest) = line.strip_prefix("ack ") {
             let mut f = rest
                 .split(' ')
