@@ -9,6 +9,7 @@ every record exactly once, in order per partition.
 """
 
 import argparse
+import os
 import multiprocessing
 import time
 
@@ -19,7 +20,7 @@ from kafka.structs import OffsetAndMetadata
 from interop_common import PARTITIONS, TOTAL, check, check_records, cuts, deadline, fail, kafka_partition, key, value
 
 TOPIC = "kp-keyed"
-GROUP = "kp-group"
+GROUP = os.environ.get("MOLDAU_INTEROP_GROUP", "kp-group")
 
 
 def produce(bs):
@@ -52,6 +53,14 @@ def consumer(bs, **kw):
 def member(bs, name, cut, shared):
     """One member of the first group: reads its partitions up to the cut,
     and commits the cut once the two members split the partitions."""
+    if os.environ.get("MOLDAU_INTEROP_DEBUG"):
+        import logging
+
+        logging.basicConfig(
+            filename=os.path.join(os.environ["MOLDAU_INTEROP_DEBUG"], f"kafka-python-{name}.log"),
+            level=logging.DEBUG,
+            format="%(asctime)s %(threadName)s %(name)s %(message)s",
+        )
     lock, done = shared["lock"], shared["done"]
     assigned, progress, committed = shared["assigned"], shared["progress"], shared["committed"]
     try:
@@ -61,7 +70,11 @@ def member(bs, name, cut, shared):
         while not done.is_set():
             if time.monotonic() > end:
                 raise RuntimeError(f"the group of two did not settle: {dict(assigned)} {dict(progress)} {cut}")
-            batch = c.poll(timeout_ms=200)
+            # A poll timeout longer than a rebalance's join wait: kafka-python
+            # 3.0.12 can drop a SyncGroup answer that arrives after poll gave
+            # up waiting for the join (its member then spins without applying
+            # the assignment or heartbeating, seen in this suite's logs).
+            batch = c.poll(timeout_ms=3000)
             mine = {tp.partition for tp in c.assignment()}
             rows, reached = [], {}
             for tp, msgs in batch.items():
@@ -128,7 +141,7 @@ def consume(bs):
     got = 0
     while got < TOTAL - sum(cut.values()):
         check(time.monotonic() < end, f"the resuming consumer read {got} records")
-        for tp, msgs in c.poll(timeout_ms=500).items():
+        for tp, msgs in c.poll(timeout_ms=3000).items():
             for m in msgs:
                 first.setdefault(tp.partition, m.offset)
                 records.append((tp.partition, m.offset, m.key, m.value))
