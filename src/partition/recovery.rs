@@ -103,7 +103,11 @@ pub(crate) fn recover(
         let base = bases[i];
         let next_base = bases.get(i + 1).copied();
         let paths = SegmentPaths::new(dir, base);
-        let checked = validate_segment(&paths.log, base, next_base, expected_next)?;
+        // The last segment of a log that is never compacted holds contiguous
+        // offsets; in a compacted one it may be a compacted segment (after a
+        // truncation), whose gaps are legitimate.
+        let contiguous = next_base.is_none() && !cfg.compacted;
+        let checked = validate_segment(&paths.log, base, next_base, expected_next, contiguous)?;
         let (valid_len, len, next) = (checked.valid_len, checked.log.published(), checked.next);
         if valid_len < len {
             truncated_at = Some((paths.log.to_path_buf(), valid_len as u64));
@@ -153,12 +157,14 @@ struct Checked {
     next: Option<Offset>,
 }
 
-/// Validates the batches of one segment from its start.
+/// Validates the batches of one segment from its start; with `contiguous`,
+/// each batch must start where the one before it ended.
 fn validate_segment(
     path: &Path,
     base: Offset,
     next_base: Option<Offset>,
     mut expected_next: Option<Offset>,
+    contiguous: bool,
 ) -> Result<Checked> {
     let len = file_len(path)?;
     let log = map(path, len)?;
@@ -169,13 +175,12 @@ fn validate_segment(
         let Ok(Some(h)) = segment::header_at(bytes, pos) else {
             break;
         };
-        // baseOffset is outside the CRC. In the last segment (the active
-        // one: compaction never rewrites it) offsets are contiguous from the
-        // segment's base, so any jump is a damaged baseOffset.
+        // baseOffset is outside the CRC. Where offsets are contiguous, any
+        // jump is a damaged baseOffset.
         let contiguous_from = expected_next.unwrap_or(base);
         if segment::check_in_segment(base, &h).is_err()
             || expected_next.is_some_and(|n| (h.base_offset as u64) < n.0)
-            || (next_base.is_none() && h.base_offset as u64 != contiguous_from.0)
+            || (contiguous && h.base_offset as u64 != contiguous_from.0)
             || next_base.is_some_and(|n| h.last_offset() as u64 >= n.0)
             || validate_batch(&bytes[pos..pos + h.total_size()]).is_err()
         {
