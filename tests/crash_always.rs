@@ -8,7 +8,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 
 use moldau::{FlushPolicy, Offset, PartitionConfig, PartitionLog, Record};
@@ -83,10 +82,7 @@ fn acknowledged_records_survive_sigkill() {
         rng ^= rng << 17;
         let kill_after = 1 + (rng % 400) as usize;
         let mut child = common::spawn_crash_child(CHILD_DIR, dir.path());
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut lines = stdout.lines();
-        let mut seen = 0;
-        let record_ack = |line: &str, acked: &mut HashMap<u64, String>| {
+        common::kill_after_acks(&mut child, kill_after, |line| {
             let f: Vec<u64> = line
                 .split(' ')
                 .skip(1)
@@ -96,26 +92,7 @@ fn acknowledged_records_survive_sigkill() {
             for i in 0..count {
                 acked.insert(first + i, value(t, seq + i));
             }
-        };
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if line.starts_with("ack ") {
-                record_ack(&line, &mut acked);
-                seen += 1;
-                if seen == kill_after {
-                    break;
-                }
-            }
-        }
-        child.kill().unwrap();
-        // Acks written before the kill count too.
-        for line in lines {
-            let line = line.unwrap();
-            if line.starts_with("ack ") && line.split(' ').count() == 5 {
-                record_ack(&line, &mut acked);
-            }
-        }
-        child.wait().unwrap();
+        });
 
         let log = PartitionLog::open(dir.path(), config()).unwrap();
         let end = log.end_offset();

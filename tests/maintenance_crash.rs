@@ -11,7 +11,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use moldau::{
@@ -92,37 +91,16 @@ fn compaction_and_retention_survive_sigkill() {
         rng ^= rng << 17;
         let kill_after = 1 + (rng % 300) as usize;
         let mut child = common::spawn_crash_child(CHILD_DIR, dir.path());
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut record = |line: &str| {
+        common::kill_after_acks(&mut child, kill_after, |line| {
             let f: Vec<u64> = line
                 .split(' ')
                 .skip(1)
-                .filter_map(|x| x.parse().ok())
+                .map(|x| x.parse().unwrap())
                 .collect();
-            if let [i, at] = f[..] {
-                acked_key.insert(i % KEYS, i);
-                acked_retained.insert(at, format!("r{i}"));
-            }
-        };
-        let mut seen = 0;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if line.starts_with("ack ") {
-                record(&line);
-                seen += 1;
-                if seen == kill_after {
-                    break;
-                }
-            }
-        }
-        child.kill().unwrap();
-        for line in lines {
-            let line = line.unwrap();
-            if line.starts_with("ack ") {
-                record(&line);
-            }
-        }
-        child.wait().unwrap();
+            let (i, at) = (f[0], f[1]);
+            acked_key.insert(i % KEYS, i);
+            acked_retained.insert(at, format!("r{i}"));
+        });
 
         let (compacted, retained) = open(dir.path());
         check_compacted(trial, &compacted, &acked_key);

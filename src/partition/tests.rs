@@ -29,7 +29,8 @@ fn record(i: u64, len: usize) -> Record {
     Record::new(value).with_key(format!("key-{i}"))
 }
 
-fn values(log: &PartitionLog, from: Offset) -> Vec<(u64, Vec<u8>)> {
+/// Every record's offset and value from `from` on, in order.
+pub(super) fn values(log: &PartitionLog, from: Offset) -> Vec<(u64, Vec<u8>)> {
     let mut out = Vec::new();
     let mut next = from;
     while next < log.end_offset() {

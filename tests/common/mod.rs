@@ -272,3 +272,37 @@ pub fn spawn_child_with(envs: &[(&str, &std::ffi::OsStr)]) -> std::process::Chil
         .spawn()
         .unwrap()
 }
+
+/// Reads the `ack ...` lines a crash child prints, hands each whole one to
+/// `on_ack`, kills the child (SIGKILL) after `kill_after` of them, and hands
+/// over the whole lines it printed before the kill took effect too. A line
+/// the kill cut short (no newline) was not acknowledged and is dropped.
+pub fn kill_after_acks(
+    child: &mut std::process::Child,
+    kill_after: usize,
+    mut on_ack: impl FnMut(&str),
+) {
+    use std::io::BufRead;
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    let (mut seen, mut killed) = (0, false);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if out.read_line(&mut line).expect("read the child's output") == 0 {
+            break;
+        }
+        let Some(whole) = line.strip_suffix('\n') else {
+            break;
+        };
+        if whole.starts_with("ack ") {
+            on_ack(whole);
+            seen += 1;
+            if seen == kill_after {
+                child.kill().expect("kill the child");
+                killed = true;
+            }
+        }
+    }
+    assert!(killed, "the child exited before it was killed");
+    child.wait().expect("wait for the child");
+}

@@ -211,19 +211,8 @@ mod tests {
         }
     }
 
-    /// Every record's offset and value, in order.
     fn contents(log: &PartitionLog) -> Vec<(u64, Vec<u8>)> {
-        let mut out = Vec::new();
-        let mut next = log.start_offset();
-        while next < log.end_offset() {
-            let batches = log.read(next, 1 << 20).unwrap();
-            for r in batches.records() {
-                let r = r.unwrap();
-                out.push((r.offset.0, r.value.unwrap().to_vec()));
-            }
-            next = batches.next_offset().unwrap();
-        }
-        out
+        crate::partition::tests::values(log, log.start_offset())
     }
 
     #[test]
