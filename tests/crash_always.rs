@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::workload::{trials, Rng};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -63,24 +65,14 @@ fn crash_child() {
     }
 }
 
-fn trials() -> usize {
-    std::env::var("MOLDAU_CRASH_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100)
-}
-
 #[test]
 fn acknowledged_records_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     // Acknowledged offset -> expected value, over all trials.
     let mut acked: HashMap<u64, String> = HashMap::new();
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    for trial in 0..trials() {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let kill_after = 1 + (rng % 400) as usize;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for trial in 0..trials(100) {
+        let kill_after = 1 + rng.below(400) as usize;
         let mut child = common::spawn_crash_child(CHILD_DIR, dir.path());
         common::kill_after_acks(&mut child, kill_after, |line| {
             let f: Vec<u64> = line
@@ -124,7 +116,7 @@ fn acknowledged_records_survive_sigkill() {
         log.close().unwrap();
     }
     assert!(
-        acked.len() > trials(),
+        acked.len() as u64 > trials(100),
         "the children acknowledged too little to test anything"
     );
 }

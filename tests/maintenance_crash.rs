@@ -6,9 +6,11 @@
 //! retained one is a gap-free run of intact records that holds every
 //! acknowledged record at or above its start.
 //!
-//! `MOLDAU_MAINT_CRASH_TRIALS=N` runs N trials (default 60).
+//! `MOLDAU_CRASH_TRIALS=N` runs N trials (default 60).
 
 mod common;
+
+use common::workload::{trials, Rng};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -71,25 +73,15 @@ fn crash_child() {
     }
 }
 
-fn trials() -> usize {
-    std::env::var("MOLDAU_MAINT_CRASH_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60)
-}
-
 #[test]
 fn compaction_and_retention_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     // Latest acknowledged step per key; acknowledged retained offsets.
     let mut acked_key: HashMap<u64, u64> = HashMap::new();
     let mut acked_retained: HashMap<u64, String> = HashMap::new();
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    for trial in 0..trials() {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let kill_after = 1 + (rng % 300) as usize;
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for trial in 0..trials(60) {
+        let kill_after = 1 + rng.below(300) as usize;
         let mut child = common::spawn_crash_child(CHILD_DIR, dir.path());
         common::kill_after_acks(&mut child, kill_after, |line| {
             let f: Vec<u64> = line
@@ -108,7 +100,7 @@ fn compaction_and_retention_survive_sigkill() {
     }
 }
 
-fn check_compacted(trial: usize, log: &PartitionLog, acked: &HashMap<u64, u64>) {
+fn check_compacted(trial: u64, log: &PartitionLog, acked: &HashMap<u64, u64>) {
     let mut latest: HashMap<u64, u64> = HashMap::new();
     let mut prev = None;
     for r in common::read_all(log, log.start_offset()) {
@@ -132,7 +124,7 @@ fn check_compacted(trial: usize, log: &PartitionLog, acked: &HashMap<u64, u64>) 
     }
 }
 
-fn check_retained(trial: usize, log: &PartitionLog, acked: &HashMap<u64, String>) {
+fn check_retained(trial: u64, log: &PartitionLog, acked: &HashMap<u64, String>) {
     let (start, end) = (log.start_offset(), log.end_offset());
     let max_acked = acked.keys().max().copied().unwrap_or(0);
     assert!(
