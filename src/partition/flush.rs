@@ -17,7 +17,8 @@ impl PartitionLog {
     pub(super) fn apply_flush_policy(&self, end: Offset, rolled: bool) -> Result<()> {
         let due = match self.cfg().flush {
             FlushPolicy::Always => true,
-            FlushPolicy::EveryRecords(n) => end.0 - self.durability.flushed().0 >= n,
+            // Another appender's sync may already have covered past `end`.
+            FlushPolicy::EveryRecords(n) => end.0.saturating_sub(self.durability.flushed().0) >= n,
             FlushPolicy::Interval(d) => self.interval_elapsed(d),
             FlushPolicy::Never => false,
         };

@@ -405,3 +405,23 @@ fn open_finishes_a_deletion_a_crash_interrupted() {
     }
     assert_eq!(values(&log, start).len() as u64, 200 - start.0);
 }
+
+#[test]
+fn an_append_whose_end_another_sync_already_covered_does_not_overflow() {
+    // Regression: under EveryRecords the flush check computed `end - flushed`
+    // after the writer lock was released; when another appender's sync had
+    // already covered past `end`, the subtraction overflowed and the
+    // appender panicked (leaving a producer's combiner busy for good).
+    let dir = tempfile::tempdir().unwrap();
+    let config = PartitionConfig {
+        flush: FlushPolicy::EveryRecords(3),
+        ..PartitionConfig::default()
+    };
+    let log = PartitionLog::open(dir.path().join("p"), config).unwrap();
+    log.append(&[Record::new("a"), Record::new("b"), Record::new("c")])
+        .unwrap();
+    log.flush().unwrap();
+    assert_eq!(log.flushed_offset(), Offset(3));
+    // What a slow appender sees: its own end (1) below the flushed offset.
+    log.apply_flush_policy(Offset(1), false).unwrap();
+}
