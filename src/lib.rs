@@ -93,6 +93,9 @@
 //!   of APIs (`produce`, `fetch`, `metadata`, `list_offsets`, `groups` over
 //!   the `classic` group state machine, `offsets`, `admin`, `api_versions`,
 //!   `producer_ids`), and `errors`, the only place Kafka error codes live.
+//! - `inspect` (public): offline walks of segment files (`.log` batches
+//!   with CRC validity, `.index` and `.timeindex` entries), reporting the
+//!   position of the first corruption; `moldau dump` uses them.
 //! - `mmap`: the memory maps, the only module with `unsafe`; `prefault`:
 //!   the worker that faults in newly allocated log pages ahead of the writer.
 //! - `notify`: [`Doorbell`]s that partitions ring when their end moves.
@@ -124,6 +127,7 @@ mod fsutil;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod group;
+pub mod inspect;
 mod log;
 mod mmap;
 mod notify;
