@@ -126,35 +126,61 @@ fn consume(
     let mut printed = 0u64;
     let mut stdout = std::io::stdout().lock();
     let mut buf = Vec::with_capacity(1 << 16);
+    let mut committed: BTreeMap<TopicPartition, Offset> = BTreeMap::new();
     while !stop.raised() {
         if args.max_messages.is_some_and(|max| printed >= max) {
             break;
         }
         let records = consumer.poll(POLL_WAIT)?;
-        let mut next: BTreeMap<TopicPartition, Offset> = BTreeMap::new();
+        // The first record of each partition polled but not printed (past
+        // --max-messages): its offset is where the group must resume.
+        let mut unprinted: BTreeMap<TopicPartition, Offset> = BTreeMap::new();
         buf.clear();
         for r in &records {
             if args.max_messages.is_some_and(|max| printed >= max) {
-                break;
+                let tp = TopicPartition::new(r.topic.clone(), r.partition);
+                unprinted.entry(tp).or_insert(r.offset);
+                continue;
             }
             print(&mut buf, output, r);
-            next.insert(
-                TopicPartition::new(r.topic.clone(), r.partition),
-                r.offset.plus(1),
-            );
             printed += 1;
         }
         stdout.write_all(&buf).map_err(error::output)?;
         stdout.flush().map_err(error::output)?;
-        if consumer.group_id().is_some() && !next.is_empty() {
-            let offsets: Vec<_> = next
-                .into_iter()
-                .map(|(tp, o)| (tp, OffsetAndMetadata::new(o)))
-                .collect();
-            consumer.commit_offsets(&offsets)?;
+        if consumer.group_id().is_some() {
+            commit(consumer, &mut committed, &unprinted)?;
         }
         if args.exit_at_end && records.is_empty() && at_end(log, consumer)? {
             break;
+        }
+    }
+    Ok(())
+}
+
+/// Commits, for every assigned partition, the offset after the last record
+/// printed (the consumer's position, unless records were polled but not
+/// printed), as Kafka's console consumer commits its positions: partitions
+/// with nothing new get an offset too, so `groups describe` shows their
+/// lag. Writes only when something moved.
+fn commit(
+    consumer: &mut Consumer,
+    committed: &mut BTreeMap<TopicPartition, Offset>,
+    unprinted: &BTreeMap<TopicPartition, Offset>,
+) -> Result<(), CliError> {
+    let mut offsets = Vec::new();
+    for tp in consumer.assignment() {
+        let offset = match unprinted.get(&tp) {
+            Some(&o) => o,
+            None => consumer.position(&tp)?,
+        };
+        if committed.get(&tp) != Some(&offset) {
+            offsets.push((tp, OffsetAndMetadata::new(offset)));
+        }
+    }
+    if !offsets.is_empty() {
+        consumer.commit_offsets(&offsets)?;
+        for (tp, o) in offsets {
+            committed.insert(tp, o.offset);
         }
     }
     Ok(())
