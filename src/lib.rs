@@ -51,6 +51,10 @@
 //! - `broker`: `broker::Server`, the Kafka wire protocol over TCP (tokio,
 //!   kafka-protocol, tracing), so Kafka clients produce, consume and run
 //!   consumer groups against a [`Log`]; `examples/broker.rs` runs it.
+//! - `cli`: the `moldau` command-line tool (`src/bin/moldau`: topics,
+//!   produce, consume, groups, dump, serve, bench); enables `broker` and
+//!   adds clap, clap_complete, indicatif, serde_json, chrono, tempfile and
+//!   tracing-subscriber, none of which a build without it compiles.
 //! - `fault-injection` (tests only): `moldau::fault_injection` reports every
 //!   completed fsync to an observer, so a crash test can simulate a power
 //!   cut (throw away what no fsync covered). Off, it costs nothing.
