@@ -10,7 +10,7 @@ use moldau::{
 };
 
 use crate::cli::BenchArgs;
-use crate::error::CliError;
+use crate::error::{self, CliError};
 
 /// Records per `send_batch` call.
 const CHUNK: u64 = 1000;
@@ -26,13 +26,13 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let log = Log::open(tmp.path(), LogConfig::default())?;
     log.create_topic("bench", args.partitions, None)?;
     let value = bytes::Bytes::from(vec![b'x'; args.record_size]);
-    println!(
+    error::say(&format!(
         "{} records of {} bytes, {} partition(s), in {}",
         args.records,
         args.record_size,
         args.partitions,
         tmp.path().display()
-    );
+    ))?;
 
     // Produce: batches of keyless records, as a bulk loader would send them.
     let producer = log.producer(ProducerConfig::default())?;
@@ -47,7 +47,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     producer.flush()?;
     let produce = start.elapsed();
     drop(producer);
-    report("produce", args.records, args.record_size, produce);
+    report("produce", args.records, args.record_size, produce)?;
 
     // Consume: every partition from the beginning until all records are read.
     let mut consumer = log.consumer(ConsumerConfig {
@@ -85,18 +85,18 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         )));
     }
     consumer.close()?;
-    report("consume", args.records, args.record_size, consume);
+    report("consume", args.records, args.record_size, consume)?;
     log.close()?;
     Ok(())
 }
 
-fn report(what: &str, records: u64, record_size: usize, took: Duration) {
+fn report(what: &str, records: u64, record_size: usize, took: Duration) -> Result<(), CliError> {
     let secs = took.as_secs_f64().max(1e-9);
     let mb = (records * record_size as u64) as f64 / 1e6;
-    println!(
+    error::say(&format!(
         "{what}: {:>12.0} records/s  {:>9.1} MB/s  ({records} records in {:.3} s)",
         records as f64 / secs,
         mb / secs,
         took.as_secs_f64()
-    );
+    ))
 }

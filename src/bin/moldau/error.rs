@@ -57,6 +57,13 @@ pub fn output(e: io::Error) -> CliError {
     }
 }
 
+/// Prints `line` and a newline to stdout (a closed pipe is not a panic).
+pub fn say(line: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").map_err(output)
+}
+
 /// Opens the data directory, creating it if needed (for commands that write).
 pub fn open_or_create(dir: &Path) -> Result<Log, CliError> {
     Ok(Log::open(dir, LogConfig::default())?)

@@ -1,5 +1,7 @@
 //! Printing consumed records: kcat-style format strings and JSON lines.
 
+use std::borrow::Cow;
+
 use moldau::ConsumerRecord;
 
 /// One piece of a parsed format string.
@@ -118,31 +120,53 @@ fn push_len(out: &mut Vec<u8>, b: Option<&[u8]>) {
     out.extend_from_slice(len.to_string().as_bytes());
 }
 
+/// Bytes as text (invalid UTF-8 replaced), or `None` for null.
+fn text(b: Option<&[u8]>) -> Option<Cow<'_, str>> {
+    b.map(String::from_utf8_lossy)
+}
+
+/// A record as `--json` prints it, fields in this order.
+#[derive(serde::Serialize)]
+struct JsonRecord<'a> {
+    topic: &'a str,
+    partition: u32,
+    offset: u64,
+    timestamp: i64,
+    key: Option<Cow<'a, str>>,
+    value: Option<Cow<'a, str>>,
+    headers: Vec<JsonHeader<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonHeader<'a> {
+    key: Cow<'a, str>,
+    value: Option<Cow<'a, str>>,
+}
+
 /// One JSON object (and a newline) for `r`. Keys, values and headers are
 /// strings (invalid UTF-8 replaced by U+FFFD) or null.
 pub fn write_json(out: &mut Vec<u8>, r: &ConsumerRecord) {
-    let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
-    let headers: Vec<serde_json::Value> = r
-        .headers
-        .iter()
-        .map(|h| {
-            serde_json::json!({
-                "key": String::from_utf8_lossy(&h.key),
-                "value": text(h.value.as_deref()),
+    let record = JsonRecord {
+        topic: r.topic.as_str(),
+        partition: r.partition.0,
+        offset: r.offset.0,
+        timestamp: r.timestamp.0,
+        key: text(r.key.as_deref()),
+        value: text(r.value.as_deref()),
+        headers: r
+            .headers
+            .iter()
+            .map(|h| JsonHeader {
+                key: String::from_utf8_lossy(&h.key),
+                value: text(h.value.as_deref()),
             })
-        })
-        .collect();
-    let v = serde_json::json!({
-        "topic": r.topic.as_str(),
-        "partition": r.partition.0,
-        "offset": r.offset.0,
-        "timestamp": r.timestamp.0,
-        "key": text(r.key.as_deref()),
-        "value": text(r.value.as_deref()),
-        "headers": headers,
-    });
-    out.extend_from_slice(v.to_string().as_bytes());
-    out.push(b'\n');
+            .collect(),
+    };
+    // Serializing plain strings and numbers into a Vec cannot fail; were it
+    // to, the line would be missing rather than the command panicking.
+    if serde_json::to_writer(&mut *out, &record).is_ok() {
+        out.push(b'\n');
+    }
 }
 
 #[cfg(test)]
@@ -180,5 +204,10 @@ mod tests {
         assert_eq!(v["value"], "hello");
         assert_eq!(v["offset"], 7);
         assert_eq!(v["headers"][0]["key"], "a");
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(r#"{"topic":"t","partition":2,"offset":7,"#),
+            "{text}"
+        );
     }
 }

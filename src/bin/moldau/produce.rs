@@ -71,7 +71,7 @@ pub fn run(dir: &Path, args: ProduceArgs) -> Result<(), CliError> {
     drop(producer);
     error::close(log)?;
     result?;
-    println!("{summary}");
+    error::say(&summary)?;
     Ok(())
 }
 

@@ -15,12 +15,14 @@ pub fn run(dir: &Path, cmd: TopicsCommand) -> Result<(), CliError> {
             partitions,
             configs,
         } => {
-            let log = error::open_or_create(dir)?;
-            let mut config = log.config().topic_defaults.clone();
+            // Checked before the data directory is opened (or created).
+            let mut config = moldau::LogConfig::default().topic_defaults;
             apply_configs(&mut config, &configs)?;
+            moldau::TopicName::new(&name)?;
+            let log = error::open_or_create(dir)?;
             log.create_topic(&name, partitions, Some(config))?;
             error::close(log)?;
-            println!("Created topic {name}.");
+            error::say(&format!("Created topic {name}."))?;
         }
         TopicsCommand::List => {
             let log = error::open_existing(dir)?;
@@ -49,7 +51,7 @@ pub fn run(dir: &Path, cmd: TopicsCommand) -> Result<(), CliError> {
             let log = error::open_existing(dir)?;
             log.delete_topic(&name)?;
             error::close(log)?;
-            println!("Deleted topic {name}.");
+            error::say(&format!("Deleted topic {name}."))?;
         }
         TopicsCommand::Alter {
             name,
@@ -88,11 +90,14 @@ fn alter(
     if let Some(n) = partitions {
         let had = current.partitions.len();
         log.add_partitions(name, n)?;
-        println!("Topic {name}: partitions {had} -> {n}.");
+        error::say(&format!("Topic {name}: partitions {had} -> {n}."))?;
     }
     if !configs.is_empty() {
         log.alter_topic_config(name, config)?;
-        println!("Topic {name}: config updated ({}).", configs.join(", "));
+        error::say(&format!(
+            "Topic {name}: config updated ({}).",
+            configs.join(", ")
+        ))?;
     }
     Ok(())
 }
