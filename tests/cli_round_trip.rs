@@ -117,11 +117,25 @@ fn produce_with_partition_file_and_headers() {
     // Errors: a line without the separator, an unknown partition or topic.
     let e = m
         .run_with_input(
-            &["produce", "t", "--key-separator", ":"],
+            &["produce", "t", "--key-separator", ":", "--partition", "0"],
             b"k:v\nno separator\n",
         )
         .error();
     assert!(e.contains("line 2") && e.contains("separator"), "{e}");
+    assert!(e.contains("the 1 records before it were produced"), "{e}");
+    let got = m
+        .run(&[
+            "consume",
+            "t",
+            "--partition",
+            "0",
+            "--from-beginning",
+            "--exit-at-end",
+            "--format",
+            "%k=%v\\n",
+        ])
+        .ok();
+    assert_eq!(got, "k=v\n");
     let e = m
         .run_with_input(&["produce", "t", "--partition", "5"], b"x\n")
         .error();

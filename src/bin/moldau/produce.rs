@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::Path;
 
 use bytes::Bytes;
@@ -51,6 +51,11 @@ pub fn run(dir: &Path, args: ProduceArgs) -> Result<(), CliError> {
         }
         None => (Box::new(std::io::stdin().lock()), None),
     };
+    // Typed lines are sent as they are entered, as Kafka's console producer does.
+    let chunk_records = match args.file.is_none() && std::io::stdin().is_terminal() {
+        true => 1,
+        false => CHUNK_RECORDS,
+    };
     let log = error::open_existing(dir)?;
     let producer = log.producer(ProducerConfig::default())?;
     let mut sender = Sender {
@@ -61,7 +66,13 @@ pub fn run(dir: &Path, args: ProduceArgs) -> Result<(), CliError> {
         bytes: 0,
         per_partition: BTreeMap::new(),
     };
-    let result = read_lines(input, separator.as_deref(), &headers, &mut sender);
+    let result = read_lines(
+        input,
+        separator.as_deref(),
+        &headers,
+        chunk_records,
+        &mut sender,
+    );
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
@@ -91,9 +102,10 @@ fn read_lines(
     mut input: Box<dyn BufRead>,
     separator: Option<&[u8]>,
     headers: &[Header],
+    chunk_records: usize,
     sender: &mut Sender<'_>,
 ) -> Result<(), CliError> {
-    let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
+    let mut chunk = Vec::with_capacity(chunk_records);
     let mut chunk_bytes = 0;
     let mut line = Vec::new();
     let mut number = 0u64;
@@ -115,12 +127,16 @@ fn read_lines(
         let mut record = match separator {
             None => Record::new(Bytes::copy_from_slice(&line)),
             Some(sep) => {
-                let at = find(&line, sep).ok_or_else(|| {
-                    CliError::Message(format!(
-                        "line {number} has no key separator {:?}",
-                        String::from_utf8_lossy(sep)
-                    ))
-                })?;
+                let Some(at) = find(&line, sep) else {
+                    // The lines before it are produced, as Kafka's console
+                    // producer would have sent them.
+                    sender.send(std::mem::take(&mut chunk))?;
+                    return Err(CliError::Message(format!(
+                        "line {number} has no key separator {:?} (the {} records before it were produced)",
+                        String::from_utf8_lossy(sep),
+                        sender.records
+                    )));
+                };
                 Record::new(Bytes::copy_from_slice(&line[at + sep.len()..]))
                     .with_key(Bytes::copy_from_slice(&line[..at]))
             }
@@ -128,7 +144,7 @@ fn read_lines(
         record.headers = headers.to_vec();
         chunk_bytes += line.len();
         chunk.push(record);
-        if chunk.len() >= CHUNK_RECORDS || chunk_bytes >= CHUNK_BYTES {
+        if chunk.len() >= chunk_records || chunk_bytes >= CHUNK_BYTES {
             sender.send(std::mem::take(&mut chunk))?;
             chunk_bytes = 0;
         }
@@ -155,6 +171,9 @@ struct Sender<'a> {
 
 impl Sender<'_> {
     fn send(&mut self, records: Vec<Record>) -> Result<(), CliError> {
+        if records.is_empty() {
+            return Ok(());
+        }
         let bytes: u64 = records.iter().map(record_bytes).sum();
         let sent = match self.partition {
             Some(p) => self.producer.send_batch_to(self.topic, p, records)?,
