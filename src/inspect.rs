@@ -360,24 +360,28 @@ pub fn dump_index(path: impl AsRef<Path>) -> Result<IndexDump> {
         IndexKind::Offset => OFFSET_ENTRY_BYTES,
         IndexKind::Time => TIME_ENTRY_BYTES,
     };
-    // Preallocated space: whole zero entries at the end (never the first
-    // entry of an `.index`, which may legitimately be offset 0 at position 0).
-    let mut used = bytes.len() / width;
-    while used > 1
-        && bytes[(used - 1) * width..used * width]
-            .iter()
-            .all(|&b| b == 0)
-    {
-        used -= 1;
-    }
-    if used == 1 && kind == IndexKind::Time && bytes[..width].iter().all(|&b| b == 0) {
-        used = 0;
-    }
     let log_path = path.with_extension("log");
     let log = match kind {
         IndexKind::Offset => std::fs::read(&log_path).ok(),
         IndexKind::Time => None,
     };
+    // Preallocated space: whole zero entries at the end. An all-zero first
+    // `.index` entry is a real one (offset base, position 0) only if the
+    // log's first batch holds exactly the base offset.
+    let zero = |i: usize| bytes[i * width..(i + 1) * width].iter().all(|&b| b == 0);
+    let mut used = bytes.len() / width;
+    while used > 1 && zero(used - 1) {
+        used -= 1;
+    }
+    if used == 1 && zero(0) {
+        let first_is_base = log
+            .as_deref()
+            .and_then(|l| BatchHeader::parse(l).ok())
+            .is_some_and(|h| h.last_offset() == base.0 as i64);
+        if kind == IndexKind::Time || !first_is_base {
+            used = 0;
+        }
+    }
     let mut dump = IndexDump {
         kind,
         base_offset: base,

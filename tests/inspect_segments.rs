@@ -57,6 +57,23 @@ fn a_live_segment_walks_to_its_preallocated_tail() {
 }
 
 #[test]
+fn a_live_index_without_entries_is_all_preallocated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(tmp.path(), PartitionConfig::default()).unwrap();
+    log.append(&[Record::new("a"), Record::new("b")]).unwrap();
+    // Below the default index interval: no entry yet, only zeros.
+    for ext in ["index", "timeindex"] {
+        let path = tmp.path().join(format!("00000000000000000000.{ext}"));
+        let dump = dump_index(&path).unwrap();
+        assert!(dump.corruption.is_none(), "{ext}: {:?}", dump.corruption);
+        assert!(dump.entries.is_empty(), "{ext}: {:?}", dump.entries);
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(dump.zero_tail_bytes, len, "{ext}");
+    }
+    log.close().unwrap();
+}
+
+#[test]
 fn offsets_that_go_backwards_are_corruption() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("00000000000000000000.log");
@@ -106,4 +123,33 @@ fn index_files_need_segment_names() {
         dump_index(&path),
         Err(moldau::Error::InvalidArgument { .. })
     ));
+}
+
+#[test]
+fn a_zero_first_index_entry_is_real_only_for_a_one_offset_first_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("00000000000000000000.log");
+    let index = tmp.path().join("00000000000000000000.index");
+    std::fs::write(&index, [0u8; 64]).unwrap();
+
+    // First batch holds offsets 0..=1: entry (0, 0) cannot be real.
+    std::fs::write(&log, batch(0, 2)).unwrap();
+    let dump = dump_index(&index).unwrap();
+    assert!(
+        dump.entries.is_empty() && dump.corruption.is_none(),
+        "{dump:?}"
+    );
+    assert_eq!(dump.zero_tail_bytes, 64);
+
+    // First batch holds offset 0 alone: it is.
+    std::fs::write(&log, batch(0, 1)).unwrap();
+    let dump = dump_index(&index).unwrap();
+    assert_eq!(
+        dump.entries,
+        [IndexEntry::Offset {
+            offset: Offset(0),
+            position: 0
+        }]
+    );
+    assert_eq!(dump.zero_tail_bytes, 56);
 }
