@@ -147,8 +147,16 @@ fn usage_errors_exit_2_and_help_has_examples() {
     let r = m.run(&["frobnicate"]);
     assert_eq!(r.code, 2, "{r:?}");
     for cmd in [
-        &["topics", "create", "--help"][..],
+        &["--help"][..],
+        &["topics", "--help"],
+        &["topics", "create", "--help"],
+        &["topics", "list", "--help"],
+        &["topics", "describe", "--help"],
+        &["topics", "delete", "--help"],
         &["topics", "alter", "--help"],
+        &["groups", "--help"],
+        &["groups", "list", "--help"],
+        &["completions", "--help"],
         &["produce", "--help"],
         &["consume", "--help"],
         &["groups", "describe", "--help"],

@@ -37,6 +37,9 @@ pub struct Cli {
 pub enum Command {
     /// Create, list, describe, alter and delete topics (kafka-topics.sh).
     #[command(subcommand)]
+    #[command(after_help = "Examples:
+  moldau topics create orders --partitions 3
+  moldau topics describe orders")]
     Topics(TopicsCommand),
     /// Write records from stdin or a file, one per line (kafka-console-producer.sh).
     Produce(ProduceArgs),
@@ -44,6 +47,9 @@ pub enum Command {
     Consume(ConsumeArgs),
     /// List and describe consumer groups, reset their offsets (kafka-consumer-groups.sh).
     #[command(subcommand)]
+    #[command(after_help = "Examples:
+  moldau groups describe billing
+  moldau groups reset-offsets billing --topic orders --to-earliest --execute")]
     Groups(GroupsCommand),
     /// Print the batches of a segment file, or the entries of an index (kafka-dump-log.sh).
     Dump(DumpArgs),
