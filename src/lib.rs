@@ -51,6 +51,10 @@
 //! - `broker`: `broker::Server`, the Kafka wire protocol over TCP (tokio,
 //!   kafka-protocol, tracing), so Kafka clients produce, consume and run
 //!   consumer groups against a [`Log`]; `examples/broker.rs` runs it.
+//! - `cli`: the `moldau` command-line tool (`src/bin/moldau`: topics,
+//!   produce, consume, groups, dump, serve, bench); enables `broker` and
+//!   adds clap, clap_complete, indicatif, serde_json, chrono, tempfile and
+//!   tracing-subscriber, none of which a build without it compiles.
 //! - `fault-injection` (tests only): `moldau::fault_injection` reports every
 //!   completed fsync to an observer, so a crash test can simulate a power
 //!   cut (throw away what no fsync covered). Off, it costs nothing.
@@ -93,6 +97,9 @@
 //!   of APIs (`produce`, `fetch`, `metadata`, `list_offsets`, `groups` over
 //!   the `classic` group state machine, `offsets`, `admin`, `api_versions`,
 //!   `producer_ids`), and `errors`, the only place Kafka error codes live.
+//! - `inspect` (public): offline walks of segment files (`.log` batches
+//!   with CRC validity, `.index` and `.timeindex` entries), reporting the
+//!   position of the first corruption; `moldau dump` uses them.
 //! - `mmap`: the memory maps, the only module with `unsafe`; `prefault`:
 //!   the worker that faults in newly allocated log pages ahead of the writer.
 //! - `notify`: [`Doorbell`]s that partitions ring when their end moves.
@@ -124,6 +131,7 @@ mod fsutil;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod group;
+pub mod inspect;
 mod log;
 mod mmap;
 mod notify;

@@ -5,6 +5,7 @@
 mod config;
 mod kafka_config;
 mod maintenance;
+mod offsets;
 mod topics;
 
 #[cfg(feature = "fuzzing")]

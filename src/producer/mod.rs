@@ -183,8 +183,37 @@ impl Producer {
     /// before anything is appended, so [`Error::RecordTooLarge`] appends
     /// nothing; an I/O failure or a deletion of the topic midway leaves the
     /// batches appended before it in the log.
-    pub fn send_batch(&self, topic: &str, mut records: Vec<Record>) -> Result<Vec<RecordMetadata>> {
+    pub fn send_batch(&self, topic: &str, records: Vec<Record>) -> Result<Vec<RecordMetadata>> {
+        self.send_batch_as(topic, None, records)
+    }
+
+    /// Sends `records` to partition `partition` of `topic`, in input order,
+    /// as [`Producer::send_batch`] does (batches of at most
+    /// [`ProducerConfig::batch_size`] bytes, every record checked against
+    /// `max_record_bytes` first).
+    ///
+    /// Errors: as [`Producer::send_batch`], and [`Error::UnknownPartition`]
+    /// if the topic has no such partition (then nothing is appended).
+    pub fn send_batch_to(
+        &self,
+        topic: &str,
+        partition: PartitionId,
+        records: Vec<Record>,
+    ) -> Result<Vec<RecordMetadata>> {
+        self.send_batch_as(topic, Some(partition), records)
+    }
+
+    /// `send_batch` to `partition`, or partitioned by key if `None`.
+    fn send_batch_as(
+        &self,
+        topic: &str,
+        partition: Option<PartitionId>,
+        mut records: Vec<Record>,
+    ) -> Result<Vec<RecordMetadata>> {
         let state = self.inner.topic_state(topic)?;
+        if let Some(p) = partition {
+            state.nth(p)?;
+        }
         let topic = &state.topic;
         let now = self.inner.log.inner.config.clock.now();
         let max = topic.max_record_bytes();
@@ -202,7 +231,10 @@ impl Producer {
         }
         let mut partitions = Vec::with_capacity(records.len());
         for r in &records {
-            partitions.push(state.pick(r)?);
+            partitions.push(match partition {
+                Some(p) => p,
+                None => state.pick(r)?,
+            });
         }
         // Each partition's records with their input positions, in input order.
         let mut groups: BTreeMap<PartitionId, (Vec<usize>, Vec<Record>)> = BTreeMap::new();

@@ -26,8 +26,8 @@ pub(crate) use active::ActiveSegment;
 pub(crate) use build::build_indexes;
 use build::check_indexes;
 pub(crate) use index::{
-    IndexCursor, NewEntries, OffsetIndex, TimeEntry, TimeIndex, OFFSET_ENTRY_BYTES,
-    TIME_ENTRY_BYTES,
+    Entry, IndexCursor, NewEntries, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex,
+    OFFSET_ENTRY_BYTES, TIME_ENTRY_BYTES,
 };
 
 /// File name of a segment file: the base offset as 20 digits, then `ext`.
