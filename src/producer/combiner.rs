@@ -122,10 +122,12 @@ impl Combiner {
         limits: BatchLimits,
     ) -> Result<Offset> {
         if limits.linger.is_zero() && self.waiting.load(SeqCst) == 0 && self.acquire() {
-            // Idle partition: append now.
-            let result = log.append(std::slice::from_ref(&record));
+            // Idle partition: append now. Released before the fsync (if
+            // the flush policy wants one), so the next sender can append
+            // while it runs and share the following one.
+            let result = log.append_unsynced(std::slice::from_ref(&record));
             self.release();
-            return result;
+            return log.finish_append(result?);
         }
         let mut st = self.state.lock();
         let ticket = st.next_ticket;
@@ -200,7 +202,19 @@ impl Combiner {
         st.queued_bytes = st.queue.iter().map(|q| q.bytes).sum();
         self.waiting.store(st.queue.len(), SeqCst);
         drop(st);
-        let result = log.append(&records);
+        // With an fsync to wait for, `busy` goes before it: the next leader
+        // appends its batch while this one's fsync runs, and the partition's
+        // group commit then covers both batches with one fsync. Held
+        // throughout the fsync, no other append could join it, and a syncer
+        // gathering appenders would wait for ones that cannot come.
+        let mut released = false;
+        let result = log.append_unsynced(&records).and_then(|unsynced| {
+            if unsynced.sync_due {
+                self.release();
+                released = true;
+            }
+            log.finish_append(unsynced)
+        });
         let mut st = self.state.lock();
         match result {
             Ok(base) => {
@@ -216,7 +230,9 @@ impl Combiner {
                 }
             }
         }
-        self.busy.store(false, SeqCst);
+        if !released {
+            self.busy.store(false, SeqCst);
+        }
         self.epoch.fetch_add(1, SeqCst);
         self.done.notify_all();
         st
