@@ -8,7 +8,9 @@
 //!   `batch` records, to a 1-partition topic of a `Log`; read back by one
 //!   `Consumer::poll` loop),
 //! - the `commitlog` crate (0.2: `append_msg`, or `append` of a `MessageBuf`
-//!   of `batch` messages serialized once and reused, its fastest path),
+//!   of `batch` messages serialized once and reused, its fastest path; and,
+//!   like for like with moldau, which encodes its records in every call, a
+//!   `MessageBuf` serialized in every call),
 //! - `fjall` (an LSM key-value store, default options: `insert`, or a
 //!   `WriteBatch` of `batch` inserts, keys the big-endian sequence number
 //!   as a log would use; read back with one forward iterator),
@@ -62,10 +64,19 @@ const MOLDAU: &str = "moldau PartitionLog";
 const MOLDAU_BORROWED: &str = "moldau PartitionLog (borrowed)";
 const PRODUCER: &str = "moldau Producer/Consumer";
 const COMMITLOG: &str = "commitlog 0.2";
+const COMMITLOG_REBUILT: &str = "commitlog 0.2 (serialized per call)";
 const FJALL: &str = "fjall 3";
 const RAW: &str = "raw BufWriter/BufReader";
 /// Engines in the order they are printed and drawn.
-const ENGINES: [&str; 6] = [MOLDAU, MOLDAU_BORROWED, PRODUCER, COMMITLOG, FJALL, RAW];
+const ENGINES: [&str; 7] = [
+    MOLDAU,
+    MOLDAU_BORROWED,
+    PRODUCER,
+    COMMITLOG,
+    COMMITLOG_REBUILT,
+    FJALL,
+    RAW,
+];
 
 /// Best (fastest) run of one case.
 #[derive(Default, Clone, Copy)]
@@ -227,6 +238,30 @@ fn commitlog_write(dir: &Path, value: &[u8], n: u64, batch: usize) -> (CommitLog
     (log, elapsed)
 }
 
+/// Like [`commitlog_write`] with `batch` > 1, but serializes each batch in
+/// the call (`MessageBuf::push`: header and CRC-32C per message), as moldau
+/// encodes and checksums its records in every `append`.
+fn commitlog_write_rebuilt(dir: &Path, value: &[u8], n: u64, batch: usize) -> Duration {
+    let mut opts = LogOptions::new(dir.join("commitlog"));
+    opts.segment_max_bytes(1 << 30).message_max_bytes(1_048_588);
+    let mut log = CommitLog::new(opts).expect("commitlog open");
+    let mut buf = MessageBuf::default();
+    let ((), elapsed) = timed(|| {
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(batch as u64);
+            buf.clear();
+            for _ in 0..k {
+                buf.push(value).expect("commitlog push");
+            }
+            log.append(&mut buf).expect("commitlog append");
+            left -= k;
+        }
+    });
+    assert_eq!(log.next_offset(), n);
+    elapsed
+}
+
 fn commitlog_read(log: &CommitLog, n: u64) -> Duration {
     let ((count, sum), elapsed) = timed(|| {
         let (mut count, mut sum, mut next) = (0u64, 0u64, 0u64);
@@ -372,6 +407,13 @@ fn run_once(root: &Path, size: usize, n: u64, results: &mut Results) {
         drop(log);
         drop(dir);
 
+        if batch > 1 {
+            let dir = fresh();
+            let t = commitlog_write_rebuilt(dir.path(), &value, n, batch);
+            add(Case::Write(batch), COMMITLOG_REBUILT, t);
+            drop(dir);
+        }
+
         let dir = fresh();
         let ((db, ks), t) = fjall_write(dir.path(), &value, n, batch);
         add(Case::Write(batch), FJALL, t);
@@ -402,7 +444,7 @@ fn label(size: usize) -> String {
 fn report(results: &Results, size: usize) {
     println!("\n{} values:", label(size));
     println!(
-        "{:<12} {:<32} {:>14} {:>10} {:>8}  rank",
+        "{:<12} {:<36} {:>14} {:>10} {:>8}  rank",
         "case", "engine", "records/s", "MB/s", "/ raw"
     );
     let mut cases: Vec<Case> = BATCHES.iter().map(|b| Case::Write(*b)).collect();
@@ -429,7 +471,7 @@ fn report(results: &Results, size: usize) {
                 .position(|(e, _)| *e == engine)
                 .map_or("-".to_string(), |p| (p + 1).to_string());
             println!(
-                "{name:<12} {engine:<32} {:>14.0} {:>10.1} {:>8.2}  {rank}",
+                "{name:<12} {engine:<36} {:>14.0} {:>10.1} {:>8.2}  {rank}",
                 best.rate(),
                 best.rate() * size as f64 / 1e6,
                 best.rate() / raw,
