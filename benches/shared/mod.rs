@@ -1,4 +1,4 @@
-//! The moldau read loops shared by `benches/read.rs`, `benches/compare.rs`
+//! The moldau read loops shared by `benches/read.rs`, `benches/peers.rs`
 //! and `benches/consumer.rs`.
 #![allow(dead_code, reason = "each bench uses a different subset")]
 

@@ -11,6 +11,18 @@ use crate::record::{self, validate_batch, Record};
 use crate::segment::ActiveSegment;
 use crate::types::{Offset, Timestamp};
 
+/// Records written by [`PartitionLog::append_unsynced`], waiting for
+/// [`PartitionLog::finish_append`] to apply the flush policy.
+#[derive(Debug)]
+#[must_use = "the flush policy is applied by finish_append"]
+pub(crate) struct Unsynced {
+    first: Offset,
+    end: Offset,
+    rolled: bool,
+    /// Whether `finish_append` will fsync (as the policy stood at the append).
+    pub(crate) sync_due: bool,
+}
+
 impl PartitionLog {
     /// Appends `records` and returns the offset of the first one. The records
     /// are readable by the time this returns, and durable if the flush policy
@@ -23,6 +35,17 @@ impl PartitionLog {
     /// exceeds it is refused with [`Error::RecordTooLarge`]. An empty slice
     /// appends nothing and returns the end offset.
     pub fn append(&self, records: &[Record]) -> Result<Offset> {
+        let unsynced = self.append_unsynced(records)?;
+        self.finish_append(unsynced)
+    }
+
+    /// The first half of [`PartitionLog::append`]: the records are written
+    /// and readable, and the flush policy is not yet applied. The caller
+    /// must pass the result to [`PartitionLog::finish_append`] before it
+    /// reports the records appended. The producer's combiner uses the two
+    /// halves to let the next batch append while this one's fsync runs, so
+    /// that group commit can share the fsync between them.
+    pub(crate) fn append_unsynced(&self, records: &[Record]) -> Result<Unsynced> {
         let cfg = self.cfg();
         if cfg.compacted && records.iter().any(|r| r.key.is_none()) {
             return Err(self.keyless());
@@ -42,7 +65,7 @@ impl PartitionLog {
         };
         // A batch of `max` bytes holds at most this many records.
         let max_count = (max / MIN_RECORD_BYTES).max(1);
-        self.write(|active, roll| {
+        self.write_unsynced(|active, roll| {
             let first = active.next_offset;
             let mut rest = records;
             while let Some(head) = rest.first() {
@@ -151,7 +174,26 @@ impl PartitionLog {
     /// and a `roll` function that seals it and starts the next. On error, nothing
     /// `fill` wrote to the current segment becomes visible (batches already
     /// sealed into an older segment by a roll during the same call stay).
+    /// Applies the flush policy to an append made by
+    /// [`PartitionLog::append_unsynced`]; returns its first offset.
+    pub(crate) fn finish_append(&self, unsynced: Unsynced) -> Result<Offset> {
+        self.apply_flush_policy(unsynced.end, unsynced.rolled)?;
+        Ok(unsynced.first)
+    }
+
     pub(super) fn write<F>(&self, fill: F) -> Result<Offset>
+    where
+        F: FnOnce(
+            &mut ActiveSegment,
+            &mut dyn FnMut(&mut ActiveSegment) -> Result<()>,
+        ) -> Result<Offset>,
+    {
+        let unsynced = self.write_unsynced(fill)?;
+        self.finish_append(unsynced)
+    }
+
+    /// [`PartitionLog::write`] without applying the flush policy.
+    fn write_unsynced<F>(&self, fill: F) -> Result<Unsynced>
     where
         F: FnOnce(
             &mut ActiveSegment,
@@ -183,8 +225,12 @@ impl PartitionLog {
         };
         self.watchers.notify();
         let first = result?;
-        self.apply_flush_policy(end, rolled)?;
-        Ok(first)
+        Ok(Unsynced {
+            first,
+            end,
+            rolled,
+            sync_due: self.flush_due(end, rolled),
+        })
     }
 
     /// Whether a batch of `size` bytes ending at `last`, stamped `ts`, must go

@@ -15,6 +15,15 @@ use crate::types::Offset;
 
 impl PartitionLog {
     pub(super) fn apply_flush_policy(&self, end: Offset, rolled: bool) -> Result<()> {
+        if self.flush_due(end, rolled) {
+            self.sync_appended(end)?;
+        }
+        Ok(())
+    }
+
+    /// Whether an append that ended at `end` (and `rolled` a segment) must
+    /// fsync before it returns.
+    pub(super) fn flush_due(&self, end: Offset, rolled: bool) -> bool {
         let due = match self.cfg().flush {
             FlushPolicy::Always => true,
             // Another appender's sync may already have covered past `end`.
@@ -22,12 +31,9 @@ impl PartitionLog {
             FlushPolicy::Interval(d) => self.interval_elapsed(d),
             FlushPolicy::Never => false,
         };
-        if due || rolled {
-            // A rolled segment is fsynced once, by the appender that rolled it
-            // (outside the writer lock), which also moves the recovery point.
-            self.sync_appended(end)?;
-        }
-        Ok(())
+        // A rolled segment is fsynced once, by the appender that rolled it
+        // (outside the writer lock), which also moves the recovery point.
+        due || rolled
     }
 
     pub(super) fn interval_elapsed(&self, d: Duration) -> bool {

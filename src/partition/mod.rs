@@ -32,6 +32,7 @@ use crate::notify::Watchers;
 use crate::segment::{ActiveSegment, Segment};
 use crate::types::Offset;
 
+pub(crate) use append::Unsynced;
 pub use compact::{CompactionOutcome, CompactionSettings};
 use durability::Durability;
 use flush::sync_path;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::Result;
+use crate::partition::{PartitionLog, Unsynced};
 use crate::record::Record;
 use crate::types::Offset;
 
@@ -112,25 +113,58 @@ pub(crate) struct BatchLimits {
     pub(crate) linger: Duration,
 }
 
+/// What a combiner appends to: a partition's append in its two halves, so
+/// that leadership can be released between the write and the fsync.
+pub(crate) trait Appender {
+    /// Records written and readable, the flush policy not yet applied.
+    type Pending;
+    /// Writes `records`; see [`PartitionLog::append_unsynced`].
+    fn append_unsynced(&self, records: &[Record]) -> Result<Self::Pending>;
+    /// Whether [`Appender::finish_append`] will fsync.
+    fn sync_due(pending: &Self::Pending) -> bool;
+    /// Applies the flush policy; returns the first offset written.
+    fn finish_append(&self, pending: Self::Pending) -> Result<Offset>;
+}
+
+impl Appender for PartitionLog {
+    type Pending = Unsynced;
+
+    fn append_unsynced(&self, records: &[Record]) -> Result<Unsynced> {
+        PartitionLog::append_unsynced(self, records)
+    }
+
+    fn sync_due(pending: &Unsynced) -> bool {
+        pending.sync_due
+    }
+
+    fn finish_append(&self, pending: Unsynced) -> Result<Offset> {
+        PartitionLog::finish_append(self, pending)
+    }
+}
+
 impl Combiner {
-    /// Appends `record` with `append` (the partition's append), combined with
-    /// concurrent sends; returns its offset.
+    /// Appends `record` to `log`, combined with concurrent sends; returns its offset.
     ///
-    /// Panic-safe: if `append` unwinds in a leader, the panic goes on in the
+    /// Panic-safe: if an append unwinds in a leader, the panic goes on in the
     /// leader's thread, the other records of its batch go back to their
     /// senders, which append them alone, and leadership is released, so no
     /// sender waits forever on a batch that never finishes.
-    pub(crate) fn send(
+    pub(crate) fn send<A: Appender>(
         &self,
-        append: &dyn Fn(&[Record]) -> Result<Offset>,
+        log: &A,
         record: Record,
         limits: BatchLimits,
     ) -> Result<Offset> {
         if limits.linger.is_zero() && self.waiting.load(SeqCst) == 0 && self.acquire() {
-            // Idle partition: append now. The guard releases `busy` even if
-            // the append unwinds.
-            let _busy = Busy(self);
-            return append(std::slice::from_ref(&record));
+            // Idle partition: append now. Released before the fsync (if
+            // the flush policy wants one), so the next sender can append
+            // while it runs and share the following one. The guard releases
+            // even if the append unwinds.
+            let result = {
+                let _busy = Busy(self);
+                log.append_unsynced(std::slice::from_ref(&record))
+            };
+            return log.finish_append(result?);
         }
         let mut st = self.state.lock();
         let ticket = st.next_ticket;
@@ -153,14 +187,15 @@ impl Combiner {
                     // The combined batch failed; alone, this record gets its
                     // own answer (an oversized record fails only its sender).
                     drop(st);
-                    return append(std::slice::from_ref(&record));
+                    let pending = log.append_unsynced(std::slice::from_ref(&record))?;
+                    return log.finish_append(pending);
                 }
                 None => {}
             }
             // An empty queue without an outcome means this record is in the
             // running batch, whose leader holds `busy`.
             if !st.queue.is_empty() && self.acquire() {
-                st = self.lead(st, append, limits);
+                st = self.lead(st, log, limits);
                 continue;
             }
             // A one-record append takes well under a scheduler time slice:
@@ -181,10 +216,10 @@ impl Combiner {
 
     /// Appends one batch of queued records as the leader and records each
     /// outcome. Called with the state locked and `busy` taken by this sender.
-    fn lead<'a>(
+    fn lead<'a, A: Appender>(
         &'a self,
         mut st: MutexGuard<'a, State>,
-        append: &dyn Fn(&[Record]) -> Result<Offset>,
+        log: &A,
         limits: BatchLimits,
     ) -> MutexGuard<'a, State> {
         if !limits.linger.is_zero() {
@@ -200,6 +235,7 @@ impl Combiner {
             combiner: self,
             tickets: Vec::with_capacity(n),
             records: Vec::with_capacity(n),
+            released: false,
         };
         for q in st.queue.drain(..n) {
             batch.tickets.push(q.ticket);
@@ -208,7 +244,18 @@ impl Combiner {
         st.queued_bytes = st.queue.iter().map(|q| q.bytes).sum();
         self.waiting.store(st.queue.len(), SeqCst);
         drop(st);
-        let result = append(&batch.records);
+        // With an fsync to wait for, `busy` goes before it: the next leader
+        // appends its batch while this one's fsync runs, and the partition's
+        // group commit then covers both batches with one fsync. Held
+        // throughout the fsync, no other append could join it, and a syncer
+        // gathering appenders would wait for ones that cannot come.
+        let result = log.append_unsynced(&batch.records).and_then(|pending| {
+            if A::sync_due(&pending) {
+                self.release();
+                batch.released = true;
+            }
+            log.finish_append(pending)
+        });
         let mut st = self.state.lock();
         // Disarmed: the outcomes are handed out here.
         let tickets = std::mem::take(&mut batch.tickets);
@@ -227,14 +274,17 @@ impl Combiner {
                 }
             }
         }
-        self.finish_batch();
+        self.finish_batch(batch.released);
         st
     }
 
-    /// Frees leadership after a batch and wakes the senders waiting on it.
-    /// Called with `state` locked, after the batch's outcomes are in.
-    fn finish_batch(&self) {
-        self.busy.store(false, SeqCst);
+    /// Frees leadership after a batch (unless `released` before its fsync)
+    /// and wakes the senders waiting on it. Called with `state` locked,
+    /// after the batch's outcomes are in.
+    fn finish_batch(&self, released: bool) {
+        if !released {
+            self.busy.store(false, SeqCst);
+        }
         self.epoch.fetch_add(1, SeqCst);
         self.done.notify_all();
     }
@@ -276,6 +326,9 @@ struct InFlight<'a> {
     combiner: &'a Combiner,
     tickets: Vec<u64>,
     records: Vec<Record>,
+    /// Leadership already went before the fsync (another leader may hold
+    /// `busy` now).
+    released: bool,
 }
 
 impl Drop for InFlight<'_> {
@@ -286,10 +339,13 @@ impl Drop for InFlight<'_> {
         let mut st = self.combiner.state.lock();
         // The unwinding leader's own record, if in this batch, leaves an
         // outcome nobody collects: a small leak, only after a panic.
+        // If the unwinding happened in the fsync half, the records are in
+        // the log but unacknowledged, and their senders' retries append them
+        // again: a duplicate, only after a panic, never a hang.
         for (t, r) in self.tickets.drain(..).zip(self.records.drain(..)) {
             st.outcomes.insert(t, Outcome::Failed(r));
         }
-        self.combiner.finish_batch();
+        self.combiner.finish_batch(self.released);
     }
 }
 
@@ -300,75 +356,104 @@ mod tests {
 
     use super::*;
 
+    /// Numbers records in order; panics on a record "boom", in the write
+    /// half, or in the fsync half when `panic_in_sync`.
+    #[derive(Default)]
+    struct Numbering {
+        next: Mutex<u64>,
+        panic_in_sync: bool,
+    }
+
+    impl Appender for Numbering {
+        /// First offset, and whether the batch holds a "boom".
+        type Pending = (Offset, bool);
+
+        fn append_unsynced(&self, records: &[Record]) -> Result<(Offset, bool)> {
+            let boom = records.iter().any(|r| r.value.as_deref() == Some(b"boom"));
+            if boom && !self.panic_in_sync {
+                panic!("injected append panic");
+            }
+            std::thread::yield_now();
+            let mut n = self.next.lock();
+            let base = *n;
+            *n += records.len() as u64;
+            Ok((Offset(base), boom))
+        }
+
+        fn sync_due(_: &(Offset, bool)) -> bool {
+            true
+        }
+
+        fn finish_append(&self, (base, boom): (Offset, bool)) -> Result<Offset> {
+            if boom {
+                panic!("injected fsync panic");
+            }
+            Ok(base)
+        }
+    }
+
     /// A panicking append used to leave `busy` set (and a leader's batch
-    /// without outcomes), so every later sender waited forever: the hang of a
-    /// crash-suite run where an append panicked (seed 1592590361).
+    /// without outcomes), so every later sender to the partition waited
+    /// forever: the hang of a crash-suite run whose appender panicked (seed
+    /// 1592590361). Checked with the panic in either half of the append.
     #[test]
     fn a_panicking_append_does_not_strand_other_senders() {
-        let combiner = Arc::new(Combiner::default());
-        let next = Arc::new(Mutex::new(0u64));
-        // Appends number records in order, and panic on a record "boom".
-        let append = {
-            let next = Arc::clone(&next);
-            move |records: &[Record]| -> Result<Offset> {
-                if records.iter().any(|r| r.value.as_deref() == Some(b"boom")) {
-                    panic!("injected append panic");
-                }
-                std::thread::yield_now();
-                let mut n = next.lock();
-                let base = *n;
-                *n += records.len() as u64;
-                Ok(Offset(base))
-            }
-        };
-        let limits = BatchLimits {
-            batch_size: 1 << 20,
-            linger: Duration::ZERO,
-        };
-        let threads = 8;
-        let per_thread = 200;
-        let start = Arc::new(Barrier::new(threads));
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (combiner, append, start) =
-                    (Arc::clone(&combiner), append.clone(), Arc::clone(&start));
-                std::thread::spawn(move || {
-                    start.wait();
-                    let mut offsets = Vec::new();
-                    let mut panics = 0;
-                    for i in 0..per_thread {
-                        let boom = t == 0 && i % 50 == 7;
-                        let record = Record::new(if boom { "boom" } else { "ok" });
-                        let sent = catch_unwind(AssertUnwindSafe(|| {
-                            combiner.send(&append, record, limits)
-                        }));
-                        match sent {
-                            Ok(result) => {
-                                assert!(!boom, "a panicking record was appended");
-                                offsets.push(result.expect("append succeeds"));
+        for panic_in_sync in [false, true] {
+            let log = Arc::new(Numbering {
+                panic_in_sync,
+                ..Numbering::default()
+            });
+            let combiner = Arc::new(Combiner::default());
+            let limits = BatchLimits {
+                batch_size: 1 << 20,
+                linger: Duration::ZERO,
+            };
+            let threads = 8;
+            let per_thread = 200;
+            let start = Arc::new(Barrier::new(threads));
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (combiner, log, start) =
+                        (Arc::clone(&combiner), Arc::clone(&log), Arc::clone(&start));
+                    std::thread::spawn(move || {
+                        start.wait();
+                        let mut offsets = Vec::new();
+                        let mut panics = 0;
+                        for i in 0..per_thread {
+                            let boom = t == 0 && i % 50 == 7;
+                            let record = Record::new(if boom { "boom" } else { "ok" });
+                            let sent = catch_unwind(AssertUnwindSafe(|| {
+                                combiner.send(&*log, record, limits)
+                            }));
+                            match sent {
+                                Ok(result) => {
+                                    assert!(!boom, "a panicking record was acknowledged");
+                                    offsets.push(result.expect("append succeeds"));
+                                }
+                                Err(_) => panics += 1,
                             }
-                            Err(_) => panics += 1,
                         }
-                    }
-                    (offsets, panics)
+                        (offsets, panics)
+                    })
                 })
-            })
-            .collect();
-        let mut offsets = Vec::new();
-        let mut panics = 0;
-        for h in handles {
-            let (o, p) = h.join().expect("sender thread");
-            offsets.extend(o);
-            panics += p;
+                .collect();
+            let mut offsets = Vec::new();
+            let mut panics = 0;
+            for h in handles {
+                let (o, p) = h.join().expect("sender thread");
+                offsets.extend(o);
+                panics += p;
+            }
+            // Every send returned (none hung): each "boom" send panicked in
+            // its own sender (a leader whose batch held one panics too, as
+            // the thread that ran the append); every other send got an offset,
+            // each a different one.
+            assert!(panics >= per_thread / 50);
+            assert_eq!(offsets.len() + panics, threads * per_thread);
+            offsets.sort();
+            offsets.dedup();
+            assert_eq!(offsets.len() + panics, threads * per_thread);
+            assert!(!combiner.busy.load(SeqCst));
         }
-        // Every send returned (none hung): each "boom" send panicked in its
-        // own sender (a leader whose batch held one panics too, as the thread
-        // that ran the append); every other send got a distinct offset.
-        assert!(panics >= per_thread / 50);
-        assert_eq!(offsets.len() + panics, threads * per_thread);
-        offsets.sort();
-        offsets.dedup();
-        assert_eq!(offsets.len() + panics, threads * per_thread);
-        assert!(!combiner.busy.load(SeqCst));
     }
 }

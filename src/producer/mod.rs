@@ -313,7 +313,7 @@ impl Shared {
             .get_or_insert_with(|| self.log.inner.config.clock.now());
         let offset = part
             .combiner
-            .send(&|records| part.log.append(records), record, self.limits)
+            .send(&part.log, record, self.limits)
             .map_err(|e| topic.map_err(e))?;
         Ok(RecordMetadata {
             topic: topic.name.clone(),
