@@ -19,8 +19,10 @@ use kafka_protocol::messages::{
     RequestHeader, ResponseHeader, SyncGroupRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
+use tokio::sync::SemaphorePermit;
 
 use super::{admin, api_versions, fetch, groups, list_offsets, metadata, offsets, produce};
 use super::{producer_ids, Shared};
@@ -29,6 +31,9 @@ use super::{producer_ids, Shared};
 const HEADER_FIXED_BYTES: usize = 8;
 /// Read and write buffer of a connection.
 const BUFFER_BYTES: usize = 64 << 10;
+/// Step by which a request body's buffer and its share of the request-byte
+/// budget grow while the body arrives.
+const CHUNK_BYTES: usize = 64 << 10;
 
 /// What running one request produced.
 pub(crate) enum Reply {
@@ -43,7 +48,9 @@ pub(crate) enum Reply {
 pub(crate) struct Refused(pub(crate) String);
 
 /// Serves one connection until the client closes it, it sends something
-/// that cannot be answered, or the server stops.
+/// that cannot be answered, it idles or trickles past a limit
+/// ([`BrokerConfig::connection_idle_timeout`](super::BrokerConfig),
+/// `request_timeout`), or the server stops.
 pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     // Responses are written whole; Nagle would only delay them.
     if let Err(e) = stream.set_nodelay(true) {
@@ -53,46 +60,65 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     let mut rd = BufReader::with_capacity(BUFFER_BYTES, rd);
     let mut wr = BufWriter::with_capacity(BUFFER_BYTES, wr);
     let mut stopping = shared.stopping.clone();
-    let max = shared.config.max_request_bytes;
+    let idle = shared.config.connection_idle_timeout;
+    let limit = shared.config.request_timeout;
     loop {
+        // Wait for the first byte of the next frame, at most the idle time.
         // Biased to the read: a request already received when the server
         // stops is still answered (graceful shutdown finishes in-flight work).
-        let len = tokio::select! {
+        tokio::select! {
             biased;
-            r = rd.read_i32() => match r {
-                Ok(n) => n,
-                // The client closed the connection (or it broke): done.
-                Err(_) => break,
+            r = tokio::time::timeout(idle, rd.fill_buf()) => match r {
+                // The client closed the connection.
+                Ok(Ok([])) => break,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "read failed");
+                    break;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, ?idle, "idle connection; closing it");
+                    break;
+                }
             },
             _ = stopping.wait_for(|s| *s) => break,
+        }
+        // From the first byte on, the whole frame must arrive within the
+        // request timeout, however slowly the client sends it.
+        // A stop cuts a frame still arriving (biased: not one already
+        // buffered); its client was not answered and retries elsewhere.
+        let received = tokio::select! {
+            biased;
+            r = tokio::time::timeout(limit, read_frame(&shared, &mut rd)) => r,
+            _ = stopping.wait_for(|s| *s) => break,
         };
-        // Checked before a byte of the body is read or buffered.
-        let len = match usize::try_from(len) {
-            Ok(n) if (HEADER_FIXED_BYTES..=max).contains(&n) => n,
-            _ => {
-                tracing::warn!(%peer, len, max, "refused a frame length; closing the connection");
+        let (body, _room) = match received {
+            Ok(Ok(frame)) => frame,
+            Ok(Err(Refused(why))) => {
+                tracing::warn!(%peer, "{why}; closing the connection");
+                break;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    %peer,
+                    ?limit,
+                    "a request frame did not arrive within the request timeout; closing the connection"
+                );
                 break;
             }
         };
-        // Room for the body in the shared budget first (len fits: it is at
-        // most max_request_bytes, which validate bounds below u32::MAX).
-        let permits = u32::try_from(len).unwrap_or(u32::MAX);
-        // Not cut short by a stop: the permits come back as other
-        // connections finish, and this request is already arriving.
-        let Ok(_room) = shared.request_bytes.acquire_many(permits).await else {
-            // Never closed: the server owns the semaphore.
-            break;
-        };
-        let mut body = BytesMut::zeroed(len);
-        if let Err(e) = rd.read_exact(&mut body).await {
-            tracing::debug!(%peer, error = %e, "connection ended inside a frame");
-            break;
-        }
         match handle(&shared, body.freeze(), peer).await {
             Ok(Reply::Frame(frame)) => {
-                if let Err(e) = wr.write_all(&frame).await {
-                    tracing::debug!(%peer, error = %e, "write failed");
-                    break;
+                match tokio::time::timeout(limit, wr.write_all(&frame)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "write failed");
+                        break;
+                    }
+                    Err(_) => {
+                        tracing::warn!(%peer, ?limit, "the client did not take a response within the request timeout; closing the connection");
+                        break;
+                    }
                 }
             }
             Ok(Reply::Nothing) => {}
@@ -104,15 +130,80 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
         // Pipelined requests already buffered are answered before flushing,
         // so one write carries many responses.
         if rd.buffer().is_empty() {
-            if let Err(e) = wr.flush().await {
-                tracing::debug!(%peer, error = %e, "flush failed");
-                break;
+            match tokio::time::timeout(limit, wr.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "flush failed");
+                    break;
+                }
+                Err(_) => {
+                    tracing::warn!(%peer, ?limit, "the client did not take a response within the request timeout; closing the connection");
+                    break;
+                }
             }
         }
     }
-    if let Err(e) = wr.shutdown().await {
-        tracing::debug!(%peer, error = %e, "shutdown failed");
+    // Bounded too: a client that reads nothing must not keep the task alive.
+    match tokio::time::timeout(limit, wr.shutdown()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "shutdown failed"),
+        Err(_) => tracing::debug!(%peer, "shutdown timed out"),
     }
+}
+
+/// Reads one request frame: its length, checked before anything else, then
+/// the body. The body's buffer and its share of
+/// [`Shared::request_bytes`] grow [`CHUNK_BYTES`] at a time as bytes
+/// arrive, so a frame declared large but sent slowly (or never) holds at most
+/// what arrived plus one chunk, never its declared size.
+async fn read_frame<'a>(
+    shared: &'a Shared,
+    rd: &mut BufReader<OwnedReadHalf>,
+) -> Result<(BytesMut, Option<SemaphorePermit<'a>>), Refused> {
+    let max = shared.config.max_request_bytes;
+    let len = rd
+        .read_i32()
+        .await
+        .map_err(|e| Refused(format!("connection ended inside a frame length: {e}")))?;
+    let len = match usize::try_from(len) {
+        Ok(n) if (HEADER_FIXED_BYTES..=max).contains(&n) => n,
+        _ => {
+            return Err(Refused(format!(
+                "refused a frame length of {len} bytes (from {HEADER_FIXED_BYTES} to {max})"
+            )))
+        }
+    };
+    let mut body = BytesMut::with_capacity(len.min(CHUNK_BYTES));
+    let mut room: Option<SemaphorePermit<'a>> = None;
+    let mut held = 0usize;
+    while body.len() < len {
+        let target = len.min(body.len() + CHUNK_BYTES);
+        if held < target {
+            // At most CHUNK_BYTES, so it fits in u32.
+            let more = u32::try_from(target - held).unwrap_or(u32::MAX);
+            let Ok(permit) = shared.request_bytes.acquire_many(more).await else {
+                return Err(Refused("the server is stopping".into()));
+            };
+            match &mut room {
+                Some(r) => r.merge(permit),
+                None => room = Some(permit),
+            }
+            held = target;
+        }
+        body.reserve(held - body.len());
+        let space = held - body.len();
+        let n = rd
+            .read_buf(&mut (&mut body).limit(space))
+            .await
+            .map_err(|e| Refused(format!("read failed inside a frame: {e}")))?;
+        if n == 0 {
+            return Err(Refused(format!(
+                "connection ended inside a frame ({} of {len} bytes)",
+                body.len()
+            )));
+        }
+    }
+    Ok((body, room))
 }
 
 /// Decodes one request frame, runs it and encodes the response.
