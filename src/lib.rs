@@ -132,6 +132,7 @@ mod prefault;
 mod producer;
 pub mod record;
 mod segment;
+mod sync;
 mod types;
 
 pub use batches::{BatchIter, Batches, RecordIter};

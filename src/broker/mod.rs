@@ -341,6 +341,14 @@ impl Server {
     }
 }
 
+/// The request-frame decoder for `moldau::fuzzing::request_frame`.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_decode_request(frame: &[u8]) -> std::result::Result<String, String> {
+    conn::decode_request(bytes::Bytes::copy_from_slice(frame))
+        .map(|d| d.request.name().to_owned())
+        .map_err(|conn::Refused(why)| why)
+}
+
 /// Runs `f` on tokio's blocking pool: for work that may wait on the disk.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
