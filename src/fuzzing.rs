@@ -27,3 +27,12 @@ pub fn offset_commit(key: &[u8], value: &[u8]) -> Result<(), FormatError> {
     crate::group::offset_codec::decode_key(key)?;
     crate::group::offset_codec::decode_value(value).map(|_| ())
 }
+
+/// Decodes a broker request frame (the bytes after its length prefix): the
+/// request header, the API key and version checks, and the body, exactly as
+/// the broker does before it runs a request. Returns the API's name, or why
+/// the broker would close the connection.
+#[cfg(feature = "broker")]
+pub fn request_frame(frame: &[u8]) -> Result<String, String> {
+    crate::broker::fuzz_decode_request(frame)
+}

@@ -140,6 +140,7 @@ mod prefault;
 mod producer;
 pub mod record;
 mod segment;
+mod sync;
 mod types;
 
 pub use batches::{BatchIter, Batches, RecordIter};

@@ -16,7 +16,7 @@ use common::workload::{self, Rng, POLICIES};
 
 #[test]
 fn crash_child() {
-    workload::child(|| {});
+    workload::child(|| {}, true);
 }
 
 #[test]
@@ -25,6 +25,7 @@ fn acknowledged_work_survives_sigkill_at_random_moments() {
     let trials = workload::trials(200);
     let started = std::time::Instant::now();
     let (mut acked_total, mut commits_total) = (0, 0);
+    let (mut deleted_total, mut compacted_total) = (0, 0);
     for trial in 0..trials {
         let seed = base + trial;
         let what = format!("trial {trial} (MOLDAU_CRASH_SEED={seed} MOLDAU_CRASH_TRIALS=1)");
@@ -34,6 +35,8 @@ fn acknowledged_work_survives_sigkill_at_random_moments() {
         let acks = workload::crash_trial(dir.path(), seed, policy_index, &mut rng, &what);
         acked_total += acks.records.values().map(|n| n + 1).sum::<u64>();
         commits_total += acks.committed.len();
+        deleted_total += acks.segments_deleted;
+        compacted_total += acks.partitions_compacted;
         workload::check(
             dir.path(),
             seed,
@@ -45,7 +48,8 @@ fn acknowledged_work_survives_sigkill_at_random_moments() {
     }
     eprintln!(
         "{trials} crash trials, {acked_total} acknowledged records and \
-         {commits_total} committed offsets checked, in {:?}",
+         {commits_total} committed offsets checked; the children's maintenance \
+         deleted {deleted_total} segments and compacted {compacted_total} partitions; in {:?}",
         started.elapsed()
     );
     assert!(

@@ -2,8 +2,11 @@
 //! [`Log`] over TCP so that unmodified Kafka clients produce, consume and run
 //! consumer groups against it.
 //!
-//! One tokio task per connection reads a frame (a big-endian `i32` length,
-//! bounded by [`BrokerConfig::max_request_bytes`] before the body is read),
+//! One tokio task per connection (at most [`BrokerConfig::max_connections`],
+//! each closed after [`BrokerConfig::connection_idle_timeout`] without a
+//! request) reads a frame (a big-endian `i32` length, bounded by
+//! [`BrokerConfig::max_request_bytes`] before the body is read; the whole
+//! frame within [`BrokerConfig::request_timeout`]),
 //! decodes it with the kafka-protocol crate, runs the request and writes the
 //! response before reading the next, so responses leave in request order.
 //! Each API has its own file; `errors` maps [`crate::Error`] to Kafka's
@@ -58,18 +61,35 @@ pub struct BrokerConfig {
     /// connection before its body is read. Default 100 MiB (Kafka's
     /// `socket.request.max.bytes`); at least 1 KiB.
     pub max_request_bytes: usize,
-    /// Most request bytes held in memory at once, over all connections: a
-    /// connection waits for room before reading a frame's body (Kafka's
-    /// `queued.max.request.bytes`). Default 1 GiB; at least
-    /// `max_request_bytes`.
+    /// Most request bytes held in memory at once, over all connections
+    /// (Kafka's `queued.max.request.bytes`). A frame's buffer grows as its
+    /// bytes arrive, 64 KiB at a time, each step waiting for room here, so a
+    /// client that declares a large frame and sends little holds little: a
+    /// partial frame never reserves or allocates its declared size. Default
+    /// 1 GiB; at least `max_request_bytes`.
     pub max_buffered_request_bytes: usize,
     /// Most record bytes in one Fetch response, whatever the client asks
     /// (Kafka's `fetch.max.bytes`); the first batch is returned even when
     /// larger, so consumers always progress. Default 55 MiB; at least 1 KiB.
     pub max_fetch_bytes: usize,
-    /// Most connections served at once; more wait in the listen backlog.
-    /// Default 1024; at least 1.
+    /// Most connections served at once (Kafka's `max.connections`): one more
+    /// is accepted and closed at once, so a connection flood holds no file
+    /// descriptor beyond this many (plus the listen backlog in the kernel)
+    /// and never delays the connections already served. Default 1024; at
+    /// least 1.
     pub max_connections: usize,
+    /// How long a connection may sit between requests (no byte of a new
+    /// request frame) before it is closed (Kafka's `connections.max.idle.ms`).
+    /// Kafka clients reconnect when they need to. Default 10 min; at least
+    /// 1 ms.
+    pub connection_idle_timeout: Duration,
+    /// Deadline for receiving one whole request frame once its first byte
+    /// arrived, and for sending one response: a client trickling a frame (a
+    /// slow-loris attack, one byte per second) or never reading its responses
+    /// is cut off when it passes, freeing its connection slot and buffers.
+    /// Default 60 s, twice the `request.timeout.ms` of Kafka clients (after
+    /// which a client has given up on the request anyway); at least 1 ms.
+    pub request_timeout: Duration,
     /// Whether Metadata for an unknown topic creates it (Kafka's
     /// `auto.create.topics.enable`). Default `true`.
     pub auto_create_topics: bool,
@@ -98,6 +118,8 @@ impl Default for BrokerConfig {
             max_buffered_request_bytes: 1 << 30,
             max_fetch_bytes: 55 << 20,
             max_connections: 1024,
+            connection_idle_timeout: Duration::from_secs(600),
+            request_timeout: Duration::from_secs(60),
             auto_create_topics: true,
             default_partitions: 1,
             group_min_session_timeout: Duration::from_secs(6),
@@ -132,6 +154,12 @@ impl BrokerConfig {
         }
         if self.max_connections == 0 {
             return invalid("max_connections", "must be at least 1");
+        }
+        if self.connection_idle_timeout < Duration::from_millis(1) {
+            return invalid("connection_idle_timeout", "must be at least 1 ms");
+        }
+        if self.request_timeout < Duration::from_millis(1) {
+            return invalid("request_timeout", "must be at least 1 ms");
         }
         if self.default_partitions == 0 || self.default_partitions > crate::log::MAX_PARTITIONS {
             return invalid("default_partitions", "must be from 1 to MAX_PARTITIONS");
@@ -252,17 +280,9 @@ impl Server {
         let timer = tokio::spawn(classic::run_timer(Arc::clone(&shared)));
         let slots = Arc::new(Semaphore::new(shared.config.max_connections));
         let mut connections = JoinSet::new();
+        let mut refused: u64 = 0;
         tokio::pin!(shutdown);
         loop {
-            // A slot first, so excess connections wait in the backlog.
-            let permit = tokio::select! {
-                _ = &mut shutdown => break,
-                p = Arc::clone(&slots).acquire_owned() => match p {
-                    Ok(p) => p,
-                    // Never closed: the server owns the semaphore.
-                    Err(_) => break,
-                },
-            };
             let accepted = tokio::select! {
                 _ = &mut shutdown => break,
                 a = listener.accept() => a,
@@ -271,6 +291,25 @@ impl Server {
             while connections.try_join_next().is_some() {}
             match accepted {
                 Ok((stream, peer)) => {
+                    // Over the limit: closed at once (dropping the stream),
+                    // rather than left in the backlog where it would delay
+                    // the clients behind it and hold a descriptor for as long
+                    // as the flood lasts.
+                    let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                        refused += 1;
+                        // One line per power of two, not one per connection
+                        // of a flood.
+                        if refused.is_power_of_two() {
+                            tracing::warn!(
+                                %peer,
+                                refused,
+                                max = shared.config.max_connections,
+                                "connection limit reached; closing new connections"
+                            );
+                        }
+                        drop(stream);
+                        continue;
+                    };
                     let shared = Arc::clone(&shared);
                     connections.spawn(async move {
                         conn::serve(shared, stream, peer).await;
@@ -281,7 +320,6 @@ impl Server {
                     // Out of file descriptors and the like: wait for a
                     // connection to end rather than spin on accept.
                     tracing::warn!(error = %e, "accept failed");
-                    drop(permit);
                     if connections.join_next().await.is_none() {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
@@ -301,6 +339,14 @@ impl Server {
                 reason: format!("the closing task failed: {e}"),
             })?
     }
+}
+
+/// The request-frame decoder for `moldau::fuzzing::request_frame`.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_decode_request(frame: &[u8]) -> std::result::Result<String, String> {
+    conn::decode_request(bytes::Bytes::copy_from_slice(frame))
+        .map(|d| d.request.name().to_owned())
+        .map_err(|conn::Refused(why)| why)
 }
 
 /// Runs `f` on tokio's blocking pool: for work that may wait on the disk.

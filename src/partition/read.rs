@@ -131,26 +131,13 @@ impl PartitionLog {
     /// Blocks until the end offset passes `offset` (a record at `offset`
     /// exists) or `timeout` elapses; returns whether it did. Does not spin.
     pub fn wait_for(&self, offset: Offset, timeout: Duration) -> Result<bool> {
-        if self.end_offset() > offset {
-            return Ok(true);
-        }
-        let bell = Doorbell::new();
-        let _sub = self.subscribe(&bell);
         let deadline = Instant::now().checked_add(timeout);
-        loop {
+        self.watchers.wait_until(deadline, || {
             if self.end_offset() > offset {
                 return Ok(true);
             }
-            self.check_open()?;
-            let remaining = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::MAX,
-            };
-            if remaining.is_zero() {
-                return Ok(false);
-            }
-            bell.wait_timeout(remaining);
-        }
+            self.check_open().map(|()| false)
+        })
     }
 
     /// Rings `bell` whenever the end offset moves (and when the log closes),

@@ -1,12 +1,14 @@
 //! The crash-test workload shared by the process-crash and power-loss suites:
-//! a child process that produces and commits until it is killed, and the
-//! checks a reopened data directory must pass.
+//! a child process that produces, commits, and runs retention and compaction
+//! passes until it is killed, and the checks a reopened data directory must
+//! pass.
 //!
 //! Every record is a pure function of (writer, n): the harness regenerates
 //! what each writer meant to send and checks each partition against it. The
 //! child reports on standard output (`ack <writer> <n>` once every record up
 //! to `n` of that writer was acknowledged; `commit <topic>:<p>=<offset> ...`
-//! once a group commit returned). A line is written only after the call it
+//! once a group commit returned; `maint <segments deleted> <partitions
+//! compacted>` after a maintenance pass that did something). A line is written only after the call it
 //! reports returned, and the pipe outlives the killed child.
 
 use std::collections::BTreeMap;
@@ -17,8 +19,9 @@ use std::process::{Child, ChildStdout};
 use std::time::Duration;
 
 use moldau::{
-    partition_for_key, ConsumerConfig, FlushPolicy, Log, LogConfig, Offset, OffsetAndMetadata,
-    PartitionConfig, PartitionLog, ProducerConfig, Record, TopicConfig, TopicName, TopicPartition,
+    partition_for_key, AutoOffsetReset, CleanupPolicy, ConsumerConfig, FlushPolicy, Log, LogConfig,
+    OffsetAndMetadata, PartitionConfig, PartitionLog, ProducerConfig, Record, Timestamp,
+    TopicConfig, TopicName, TopicPartition,
 };
 
 /// The child's data directory; its presence is the child's cue.
@@ -28,8 +31,13 @@ pub const CHILD_SEED: &str = "MOLDAU_RELIABILITY_CHILD_SEED";
 /// The flush policy of the data topics, by index into [`POLICIES`].
 pub const CHILD_POLICY: &str = "MOLDAU_RELIABILITY_CHILD_POLICY";
 
-/// The topics (name, partitions) the child writes.
-pub const TOPICS: [(&str, u32); 2] = [("a", 3), ("b", 2)];
+/// The topics (name, partitions) the child writes: `a` keeps at most
+/// [`RETAINED_BYTES`] per partition (retention deletes its oldest segments),
+/// `b` keeps everything, `c` is compacted.
+pub const TOPICS: [(&str, u32); 3] = [("a", 3), ("b", 2), ("c", 2)];
+/// `retention_bytes` of topic `a`: one segment, so that retention deletes
+/// within the few hundred records of a trial.
+pub const RETAINED_BYTES: u64 = 4096;
 /// Producer threads in the child.
 pub const WRITERS: u64 = 2;
 /// The consumer group that commits.
@@ -52,6 +60,33 @@ pub fn topic_config(flush: FlushPolicy) -> TopicConfig {
         flush,
         ..TopicConfig::default()
     }
+}
+
+/// The config of topic `name`: retention for `a`, compaction for `c`.
+pub fn topic_config_of(name: &str, flush: FlushPolicy) -> TopicConfig {
+    let base = topic_config(flush);
+    match name {
+        "a" => TopicConfig {
+            retention_bytes: Some(RETAINED_BYTES),
+            ..base
+        },
+        "c" => TopicConfig {
+            cleanup_policy: CleanupPolicy::Compact,
+            min_cleanable_dirty_ratio: 0.2,
+            ..base
+        },
+        _ => base,
+    }
+}
+
+/// Whether topic `name` may lose its oldest records to retention.
+fn retained(name: &str) -> bool {
+    name == "a"
+}
+
+/// Whether topic `name` is compacted.
+fn compacted(name: &str) -> bool {
+    name == "c"
 }
 
 /// The `LogConfig` of the child and of the checks.
@@ -113,7 +148,11 @@ pub fn plan(seed: u64, w: u64) -> impl Iterator<Item = Step> {
     let mut rng = Rng(seed ^ (w + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut next = 0u64;
     std::iter::from_fn(move || {
-        let topic = TOPICS[(rng.below(3) == 0) as usize].0;
+        let topic = match rng.below(6) {
+            0..=2 => "a",
+            3 => "b",
+            _ => "c",
+        };
         let count = match rng.below(4) {
             0 => 2 + rng.below(7),
             _ => 1,
@@ -151,10 +190,11 @@ pub fn report(line: &str) {
         .expect("report to parent");
 }
 
-/// The child: opens the log, then writers and a committing consumer run
-/// until the process is killed. `observe` runs first (the power-loss suite
-/// installs its fsync observer there).
-pub fn child(observe: impl FnOnce()) {
+/// The child: opens the log, then writers, a committing consumer and (with
+/// `maintenance`) retention and compaction passes run until the process is
+/// killed. `observe` runs first (the power-loss suite installs its fsync
+/// observer there).
+pub fn child(observe: impl FnOnce(), maintenance: bool) {
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
         return;
     };
@@ -166,7 +206,26 @@ pub fn child(observe: impl FnOnce()) {
     let policy = POLICIES[env_number(CHILD_POLICY) as usize];
     let log = Log::open(&dir, log_config(policy)).expect("open");
     for (name, n) in TOPICS {
-        log.create_topic(name, n, None).expect("create topic");
+        log.create_topic(name, n, Some(topic_config_of(name, policy)))
+            .expect("create topic");
+    }
+    // Retention and compaction passes among the appends, as fast as they
+    // go (a pass with nothing to do costs a few checks).
+    if maintenance {
+        let maintainer = log.clone();
+        std::thread::spawn(move || loop {
+            let r = maintainer
+                .run_maintenance(Timestamp::now())
+                .expect("maintenance");
+            if r.segments_deleted > 0 || r.partitions_compacted > 0 {
+                report(&format!(
+                    "maint {} {}",
+                    r.segments_deleted, r.partitions_compacted
+                ));
+            }
+            // The pace of the passes, not a wait for state.
+            std::thread::sleep(Duration::from_millis(2));
+        });
     }
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
@@ -191,7 +250,13 @@ pub fn child(observe: impl FnOnce()) {
             })
         })
         .collect();
-    let mut consumer = log.consumer(ConsumerConfig::default()).expect("consumer");
+    let mut consumer = log
+        .consumer(ConsumerConfig {
+            // Retention may move a partition's start past the position.
+            auto_offset_reset: AutoOffsetReset::Earliest,
+            ..ConsumerConfig::default()
+        })
+        .expect("consumer");
     let tps: Vec<TopicPartition> = TOPICS
         .iter()
         .flat_map(|(t, n)| (0..*n).map(|p| tp(t, p)))
@@ -235,6 +300,10 @@ pub struct Acks {
     pub records: BTreeMap<u64, u64>,
     /// The last acknowledged commit, per partition.
     pub committed: BTreeMap<(String, u32), u64>,
+    /// Segments deleted by retention, over the maintenance passes reported.
+    pub segments_deleted: u64,
+    /// Partitions compacted, over the maintenance passes reported.
+    pub partitions_compacted: u64,
     /// Lines that are neither acks nor commits (the power-loss events).
     pub other: Vec<String>,
 }
@@ -260,6 +329,12 @@ impl Acks {
                     offset.parse().expect("offset"),
                 );
             }
+        } else if let Some(rest) = line.strip_prefix("maint ") {
+            let mut f = rest
+                .split(' ')
+                .map(|x| x.parse::<u64>().expect("maint field"));
+            self.segments_deleted += f.next().expect("segments");
+            self.partitions_compacted += f.next().expect("partitions");
         } else if !line.is_empty() {
             self.other.push(line.to_string());
         }
@@ -283,6 +358,8 @@ pub fn spawn(dir: &Path, seed: u64, policy_index: u64) -> Child {
 pub fn crash_trial(dir: &Path, seed: u64, policy_index: u64, rng: &mut Rng, what: &str) -> Acks {
     let kill_after = match rng.below(4) {
         0 => rng.below(4),
+        // Long enough for retention and compaction passes to run.
+        1 => rng.below(400),
         _ => rng.below(120),
     };
     let child = spawn(dir, seed, policy_index);
@@ -406,20 +483,31 @@ fn check_partition(dir: &Path, want: &Want<'_>, topic: &str, p: u32) {
     } = *want;
     let config = PartitionConfig {
         flush: policy,
+        compacted: compacted(topic),
         ..PartitionConfig::default()
     };
     let log = PartitionLog::open(dir.join(format!("{topic}-{p}")), config)
         .unwrap_or_else(|e| panic!("{what}: open {topic}-{p}: {e}"));
-    // Per writer, the n of each record found, in offset order.
+    // Per writer, the n of each record found, in offset order. Retention
+    // moves the start; elsewhere it stays 0.
     let mut found: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    let mut next = Offset(0);
+    let mut next = log.start_offset();
+    assert!(
+        next.0 == 0 || retained(topic),
+        "{what}: {topic}-{p} starts at {next} without retention"
+    );
     while next < log.end_offset() {
         let batches = log
             .read(next, 1 << 20)
             .unwrap_or_else(|e| panic!("{what}: read {topic}-{p} at {next}: {e}"));
         for r in batches.records() {
             let r = r.unwrap_or_else(|e| panic!("{what}: {topic}-{p} at {next}: {e}"));
-            assert_eq!(r.offset, next, "{what}: {topic}-{p}: gap or reordering");
+            // Compaction leaves gaps; nothing else may.
+            if compacted(topic) {
+                assert!(r.offset >= next, "{what}: {topic}-{p}: reordering");
+            } else {
+                assert_eq!(r.offset, next, "{what}: {topic}-{p}: gap or reordering");
+            }
             let text = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).to_string();
             let (w, n) = parse_value(&text)
                 .unwrap_or_else(|| panic!("{what}: {topic}-{p} at {next}: foreign value {text:?}"));
@@ -427,8 +515,19 @@ fn check_partition(dir: &Path, want: &Want<'_>, topic: &str, p: u32) {
             assert_eq!(r.value, want.value, "{what}: {topic}-{p} at {next}: value");
             assert_eq!(r.key, want.key, "{what}: {topic}-{p} at {next}: key");
             found.entry(w).or_default().push(n);
-            next = next.plus(1);
+            next = r.offset.plus(1);
         }
+        // Compaction can empty a batch's tail (or all of it): continue after
+        // the last batch read, which the records alone may not reach.
+        let after = batches.next_offset();
+        if compacted(topic) {
+            next = next.max(after.unwrap_or(next));
+        }
+        assert!(
+            after.is_some(),
+            "{what}: {topic}-{p}: nothing read at {next}, below the end {}",
+            log.end_offset()
+        );
     }
     log.close()
         .unwrap_or_else(|e| panic!("{what}: close {topic}-{p}: {e}"));
@@ -442,17 +541,39 @@ fn check_partition(dir: &Path, want: &Want<'_>, topic: &str, p: u32) {
             .flat_map(|s| s.first..s.first + s.count)
             .filter(|&n| partition_of(topic, w, n) == p)
             .collect();
+        let acked = acks.records.get(&w).map_or(0, |a| a + 1);
+        let needed = planned.iter().take_while(|&&n| n < acked).count();
+        if compacted(topic) {
+            check_compacted(
+                &planned,
+                &got,
+                needed,
+                acked_must_survive,
+                what,
+                topic,
+                p,
+                w,
+            );
+            continue;
+        }
+        // What is kept is a gap-free run of the plan: from its start without
+        // retention; from where retention cut (a prefix of each writer's
+        // records in the partition goes with the oldest segments) with it.
+        let skipped = match got.first() {
+            Some(first) if retained(topic) => planned.iter().take_while(|&n| n != first).count(),
+            _ => 0,
+        };
         assert!(
-            planned.starts_with(&got),
-            "{what}: {topic}-{p}: writer {w}'s records {got:?} are not a prefix of {planned:?}"
+            planned[skipped.min(planned.len())..].starts_with(&got),
+            "{what}: {topic}-{p}: writer {w}'s records {got:?} are not a run of {planned:?}"
         );
-        if acked_must_survive {
-            let acked = acks.records.get(&w).map_or(0, |a| a + 1);
-            let needed = planned.iter().take_while(|&&n| n < acked).count();
+        // Under retention, a writer with nothing left here lost it all to
+        // retention (its records are all below the start), or never wrote.
+        if acked_must_survive && !(retained(topic) && got.is_empty()) {
             assert!(
-                got.len() >= needed,
+                skipped + got.len() >= needed,
                 "{what}: {topic}-{p}: writer {w} acknowledged up to {acked}, \
-                 only {} of its {needed} records here survived",
+                 only {} of its {needed} records here survived ({skipped} retention removed)",
                 got.len()
             );
         }
@@ -461,6 +582,46 @@ fn check_partition(dir: &Path, want: &Want<'_>, topic: &str, p: u32) {
         found.is_empty(),
         "{what}: {topic}-{p}: unknown writers {found:?}"
     );
+}
+
+/// A compacted partition, one writer: its records are intact plan entries in
+/// plan order (compaction removes, never reorders); with
+/// `acked_must_survive`, every key's latest acknowledged record (or a newer
+/// one of that key) is there.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the parts of one check's context"
+)]
+fn check_compacted(
+    planned: &[u64],
+    got: &[u64],
+    needed: usize,
+    acked_must_survive: bool,
+    what: &str,
+    topic: &str,
+    p: u32,
+    w: u64,
+) {
+    let mut rest = planned.iter();
+    for n in got {
+        assert!(
+            rest.any(|x| x == n),
+            "{what}: {topic}-{p}: writer {w}'s records {got:?} are not a subsequence of {planned:?}"
+        );
+    }
+    if acked_must_survive {
+        let mut latest: BTreeMap<String, u64> = BTreeMap::new();
+        for &n in &planned[..needed] {
+            latest.insert(key(w, n), n);
+        }
+        for (k, n) in latest {
+            assert!(
+                got.iter().any(|&g| g >= n && key(w, g) == k),
+                "{what}: {topic}-{p}: key {k}'s latest acknowledged record {n} is gone \
+                 (found {got:?})"
+            );
+        }
+    }
 }
 
 fn parse_value(text: &str) -> Option<(u64, u64)> {

@@ -92,9 +92,13 @@ impl Cleaned {
         log_file: File,
         index_interval_bytes: u64,
     ) -> Result<Arc<SegmentData>> {
+        // Reported to the fault-injection observer like every other fsync
+        // (the power-loss suite otherwise takes the file for unsynced).
+        let note = fsutil::FileSyncNote::before(|| log_file.metadata().map_or(0, |m| m.len()));
         log_file
             .sync_all()
             .map_err(|e| Error::io("fsync", &self.log, e))?;
+        note.synced(&self.log);
         drop(log_file);
         let log = map_read_only(&self.log)?;
         let built = build_indexes(self.base, log.readable(), index_interval_bytes);
@@ -191,7 +195,10 @@ fn write_synced(path: &Path, contents: &[u8]) -> Result<()> {
     let write = || -> std::io::Result<()> {
         let mut f = File::create(path)?;
         f.write_all(contents)?;
-        f.sync_all()
+        let note = fsutil::FileSyncNote::before(|| contents.len() as u64);
+        f.sync_all()?;
+        note.synced(path);
+        Ok(())
     };
     write().map_err(|e| Error::io("write", path, e))
 }
