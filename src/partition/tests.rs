@@ -498,3 +498,45 @@ fn partitions_sharing_a_small_open_segment_bound_stay_correct_under_concurrency(
         assert_eq!(reopened.end_offset(), log.end_offset());
     }
 }
+
+#[test]
+fn recovery_reads_from_the_index_entry_below_the_recovery_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p");
+    let cfg = PartitionConfig {
+        segment_bytes: 1 << 20,
+        ..roomy_config()
+    };
+    let log = PartitionLog::open(&path, cfg.clone()).unwrap();
+    for i in 0..200 {
+        log.append(&[record(i, 100)]).unwrap();
+    }
+    log.close().unwrap();
+    // Opened cleanly: the recovery point is the end (200), inside the only
+    // segment. 50 more records are not flushed when the process dies.
+    let log = PartitionLog::open(&path, cfg.clone()).unwrap();
+    for i in 200..250 {
+        log.append(&[record(i, 100)]).unwrap();
+    }
+    log.crash();
+    // Damage the first batch, far below the recovery point: recovery starts
+    // at the index entry below the recovery point, so it neither reads nor
+    // cuts it (reads find it, by its CRC).
+    let segment_log = path.join(crate::segment::file_name(Offset(0), "log"));
+    flip_byte(&segment_log, 100);
+    let log = PartitionLog::open(&path, cfg.clone()).unwrap();
+    assert_eq!(log.end_offset(), Offset(250));
+    assert_eq!(values(&log, Offset(150)).len(), 100);
+    let err = log
+        .read(Offset(0), 100)
+        .unwrap()
+        .records()
+        .find_map(|r| r.err());
+    assert!(matches!(err, Some(Error::Corrupt { .. })), "{err:?}");
+    log.crash();
+    // Without an index to start from, recovery validates the whole segment
+    // and cuts at the damage.
+    std::fs::remove_file(path.join(crate::segment::file_name(Offset(0), "index"))).unwrap();
+    let log = PartitionLog::open(&path, cfg).unwrap();
+    assert_eq!(log.end_offset(), Offset(0));
+}
