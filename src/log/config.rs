@@ -179,7 +179,7 @@ pub struct LogConfig {
     /// index), and the active segment of a partition being written also its
     /// three files; when a segment must be opened and the bound is reached,
     /// the least recently used one is closed (a sealed segment is unmapped;
-    /// an idle active segment is trimmed and closed, and reopened by its next
+    /// an idle active segment is closed (parked), and reopened by its next
     /// append). So segment files and maps stay under `3 * max_open_segments`
     /// whatever the number of partitions (Kafka keeps a descriptor per
     /// segment and a map per index). Default [`OpenSegments::default_max`]: a

@@ -20,6 +20,9 @@ use crate::types::{Offset, Timestamp};
 /// `fallocate`. Small first steps keep a partition with a few records from
 /// reserving a megabyte (10,000 such partitions would hold 10 GiB).
 const LOG_GROWTH_STEPS: (usize, usize) = (64 << 10, 64 << 20);
+/// A parked segment keeps a preallocated tail up to this long (trimmed when
+/// it is sealed); a longer one is trimmed when it parks.
+const PARK_TRIM_BYTES: usize = 1 << 20;
 /// Growth of index files: from 4 KiB, doubling, at most 1 MiB per `fallocate`.
 const INDEX_GROWTH_STEPS: (usize, usize) = (4 << 10, 1 << 20);
 
@@ -263,7 +266,11 @@ impl ActiveSegment {
         self.close_writers(lens)
     }
 
-    /// Drops the writers, trimming each file to what was written.
+    /// Drops the writers (publishing what was written). A preallocated tail
+    /// longer than [`PARK_TRIM_BYTES`] is trimmed; a shorter one is left for
+    /// the seal, since trimming frees blocks, which costs a journal commit
+    /// (and a discard on a file system mounted with `discard`): with many
+    /// small partitions that made every eviction cost milliseconds.
     fn close_writers(&mut self, lens: ParkedLens) -> Result<()> {
         self.parked = lens;
         let Some(w) = self.open.take() else {
@@ -276,8 +283,11 @@ impl ActiveSegment {
             (w.index, &paths.index),
             (w.time, &paths.time),
         ] {
-            if let Err(e) = writer.seal() {
-                first.get_or_insert(Error::io("truncate", path, e));
+            writer.publish();
+            if writer.allocated() - writer.position() > PARK_TRIM_BYTES {
+                if let Err(e) = writer.seal() {
+                    first.get_or_insert(Error::io("truncate", path, e));
+                }
             }
         }
         first.map_or(Ok(()), Err)
@@ -451,11 +461,25 @@ impl ActiveSegment {
         }
         let paths = self.segment.paths.clone();
         let Some(mut w) = self.open.take() else {
+            // Parked: write the final time entry and trim what parking left.
+            let [log_len, index_len, mut time_len] = self.parked;
             if let Some(t) = self.cursor.time_entry() {
                 use std::os::unix::fs::FileExt;
                 let f = open_rw(&paths.time, Open::Existing)?;
-                f.write_all_at(&t.encode(), self.parked[2] as u64)
+                f.write_all_at(&t.encode(), time_len as u64)
                     .map_err(|e| Error::io("write", &paths.time, e))?;
+                time_len += TIME_ENTRY_BYTES;
+            }
+            for (path, len) in [
+                (&*paths.log, log_len),
+                (&paths.index, index_len),
+                (&paths.time, time_len),
+            ] {
+                let f = open_rw(path, Open::Existing)?;
+                if file_len(&f, path)? != len {
+                    f.set_len(len as u64)
+                        .map_err(|e| Error::io("truncate", path, e))?;
+                }
             }
             self.segment.reset_after_seal();
             return Ok(self.segment);

@@ -12,9 +12,8 @@
 //! Eviction never blocks: the table's lock is held while a victim is
 //! examined, so the victim's own locks are only *tried*. A busy victim (a
 //! reader copying its maps, an appender writing to it) is skipped. A sealed
-//! segment's maps are dropped; an active segment is parked (its preallocated
-//! tails trimmed, its files closed, its maps dropped) and reopened by its
-//! next append. Readers holding an `Arc` of an evicted segment's maps keep
+//! segment's maps are dropped; an active segment is parked (its files
+//! closed, its maps dropped) and reopened by its next append. Readers holding an `Arc` of an evicted segment's maps keep
 //! valid bytes: the mapping lives until the last `Arc` goes.
 //!
 //! Lock order: a segment's `data` lock, then the table; the table never waits
@@ -49,8 +48,7 @@ pub(crate) const NO_SLOT: usize = usize::MAX;
 /// alive after eviction). When a segment must be opened and every slot is
 /// taken, the least recently used segment (CLOCK approximation) is closed:
 /// a sealed segment is simply unmapped; an idle active segment is *parked*
-/// (its preallocated tail trimmed, files closed) and reopened by its next
-/// append.
+/// (its files closed) and reopened by its next append.
 ///
 /// Cheap to clone (an `Arc` inside).
 #[derive(Clone)]
