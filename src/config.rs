@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+use crate::segment::OpenSegments;
 
 /// When appended data is fsynced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -51,6 +52,13 @@ pub struct PartitionConfig {
     pub compacted: bool,
     /// Time source for record timestamps, segment age and interval flushes.
     pub clock: Arc<dyn Clock>,
+    /// The bound on segments held open (memory maps, and the files of an
+    /// active segment being written), shared by every partition given a
+    /// clone of it; the least recently used are closed to stay within it.
+    /// Default: a bound of its own, [`OpenSegments::default_max`]. A
+    /// [`Log`](crate::Log) gives all its partitions one, sized by
+    /// [`LogConfig::max_open_segments`](crate::LogConfig::max_open_segments).
+    pub open_segments: OpenSegments,
 }
 
 impl Default for PartitionConfig {
@@ -64,6 +72,7 @@ impl Default for PartitionConfig {
             flush: FlushPolicy::Never,
             compacted: false,
             clock: Arc::new(SystemClock),
+            open_segments: OpenSegments::default(),
         }
     }
 }

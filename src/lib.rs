@@ -165,4 +165,5 @@ pub use partition::{
 pub use producer::partitioner::{murmur2, partition_for_key};
 pub use producer::{Producer, ProducerConfig, RecordMetadata};
 pub use record::{Header, HeaderRef, Record, RecordRef, StoredRecord};
+pub use segment::OpenSegments;
 pub use types::{Offset, PartitionId, Timestamp, TopicName, TopicPartition, TOPIC_NAME_MAX_CHARS};

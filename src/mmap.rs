@@ -19,6 +19,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
 
+/// Files shorter than this are not pre-faulted.
+const PREFAULT_FROM: usize = 4 << 20;
 /// Most bytes allocated ahead of the writer for pre-faulting.
 const MAX_LOOKAHEAD: usize = 16 << 20;
 
@@ -164,6 +166,11 @@ impl MapWriter {
         self.position
     }
 
+    /// Length of the file: bytes below it are allocated.
+    pub(crate) fn allocated(&self) -> usize {
+        self.allocated
+    }
+
     /// The map's capacity: no write may end beyond it.
     pub(crate) fn capacity(&self) -> usize {
         self.map.raw.len()
@@ -201,7 +208,11 @@ impl MapWriter {
             return Err(io::Error::other("file growth fell short"));
         }
         self.allocated = grown;
-        if self.prefault && grown > before {
+        // A small file is not pre-faulted: faulting writes zeros into the
+        // page cache, which writeback then writes to disk, and with many
+        // partitions of a few records each that was a megabyte of zeros per
+        // partition. Files that reach PREFAULT_FROM are being filled.
+        if self.prefault && grown > before && before >= PREFAULT_FROM {
             let from = before.max(end);
             crate::prefault::populate_later(&self.map, from, grown.saturating_sub(from));
         }

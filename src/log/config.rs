@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{FlushPolicy, PartitionConfig};
 use crate::error::{Error, Result};
+use crate::segment::OpenSegments;
 
 /// What happens to old records of a topic (Kafka's `cleanup.policy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -97,7 +98,8 @@ impl Default for TopicConfig {
 impl TopicConfig {
     /// Checks every limit; called by `create_topic` and `Log::open`.
     pub fn validate(&self) -> Result<()> {
-        self.partition_config(Arc::new(SystemClock)).validate()?;
+        self.partition_config(Arc::new(SystemClock), &OpenSegments::new(2))
+            .validate()?;
         if self.retention_ms == Some(Duration::ZERO) {
             return Err(Error::InvalidConfig {
                 field: "retention_ms",
@@ -124,7 +126,11 @@ impl TopicConfig {
     }
 
     /// The storage settings of each partition of a topic with this config.
-    pub(crate) fn partition_config(&self, clock: Arc<dyn Clock>) -> PartitionConfig {
+    pub(crate) fn partition_config(
+        &self,
+        clock: Arc<dyn Clock>,
+        open_segments: &OpenSegments,
+    ) -> PartitionConfig {
         PartitionConfig {
             segment_bytes: self.segment_bytes,
             segment_ms: self.segment_ms,
@@ -134,6 +140,7 @@ impl TopicConfig {
             flush: self.flush,
             compacted: self.cleanup_policy != CleanupPolicy::Delete,
             clock,
+            open_segments: open_segments.clone(),
         }
     }
 }
@@ -167,6 +174,18 @@ pub struct LogConfig {
     /// Memory one compaction pass may use for its key map. Default 128 MiB
     /// (Kafka's `log.cleaner.dedupe.buffer.size`); at least 1 MiB.
     pub compaction_buffer_bytes: usize,
+    /// Most segments held open at once across all partitions of the log.
+    /// An open segment holds three memory maps (log, offset index, time
+    /// index), and the active segment of a partition being written also its
+    /// three files; when a segment must be opened and the bound is reached,
+    /// the least recently used one is closed (a sealed segment is unmapped;
+    /// an idle active segment is closed (parked), and reopened by its next
+    /// append). So segment files and maps stay under `3 * max_open_segments`
+    /// whatever the number of partitions (Kafka keeps a descriptor per
+    /// segment and a map per index). Default [`OpenSegments::default_max`]: a
+    /// quarter of the open-file limit, between 64 and 4096 (256 under the
+    /// usual limit of 1,024). At least 2.
+    pub max_open_segments: usize,
     /// Time source for record timestamps, segment age, retention and group
     /// timeouts. Tests inject a [`ManualClock`](crate::ManualClock).
     pub clock: Arc<dyn Clock>,
@@ -182,6 +201,7 @@ impl Default for LogConfig {
             retention_check_interval: Duration::from_secs(300),
             offsets_segment_bytes: 100 << 20,
             compaction_buffer_bytes: 128 << 20,
+            max_open_segments: OpenSegments::default_max(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -211,6 +231,12 @@ impl LogConfig {
                     "must be at least 1 MiB, got {}",
                     self.compaction_buffer_bytes
                 ),
+            });
+        }
+        if self.max_open_segments < 2 {
+            return Err(Error::InvalidConfig {
+                field: "max_open_segments",
+                reason: format!("must be at least 2, got {}", self.max_open_segments),
             });
         }
         if self.retention_check_interval < self.maintenance_interval {

@@ -30,6 +30,7 @@ use crate::group::{GroupCoordinator, GroupDescription, OffsetAndMetadata};
 use crate::notify::Doorbell;
 use crate::partition::{self, CompactionOutcome, PartitionLog};
 use crate::producer::Combiner;
+use crate::segment::OpenSegments;
 use crate::types::{Offset, PartitionId, TopicName, TopicPartition};
 use topics::{Catalog, CatalogEntry};
 
@@ -78,6 +79,8 @@ pub(crate) struct Inner {
     maintenance: Mutex<Option<JoinHandle<()>>>,
     /// The advisory lock on `<dir>/.lock`; released by close.
     lock: Mutex<Option<File>>,
+    /// The bound on open segments shared by every partition.
+    pub(crate) open_segments: OpenSegments,
 }
 
 /// A topic's partitions, with their offsets and sizes.
@@ -141,9 +144,10 @@ impl Log {
                 catalog.add(&dir, offsets_name.clone(), partitions, offsets_config)?;
             }
         }
+        let open_segments = OpenSegments::new(config.max_open_segments);
         let mut open = HashMap::new();
         for entry in &catalog.topics {
-            let parts = open_partitions(&dir, &config, entry, 0)?;
+            let parts = open_partitions(&dir, &config, &open_segments, entry, 0)?;
             open.insert(entry.name.clone(), Arc::new(Topic::new(entry, parts)));
         }
         // Present: the catalog always lists the offsets topic (added above).
@@ -164,6 +168,7 @@ impl Log {
             stop: Doorbell::new(),
             maintenance: Mutex::new(None),
             lock: Mutex::new(Some(lock)),
+            open_segments,
         });
         let handle = maintenance::spawn(Arc::downgrade(&inner), inner.stop.clone())?;
         *inner.maintenance.lock() = Some(handle);
@@ -173,6 +178,12 @@ impl Log {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// The bound on open segments shared by this log's partitions (how many
+    /// are open, how many were closed to make room).
+    pub fn open_segments(&self) -> &OpenSegments {
+        &self.inner.open_segments
     }
 
     /// The configuration the log was opened with.
@@ -208,16 +219,17 @@ impl Log {
         // A deletion that failed midway must not leave old data under the new topic.
         topics::finish_deletions(&inner.dir, &mut catalog)?;
         let entry = catalog.add(&inner.dir, name.clone(), partitions, config)?;
-        let parts = match open_partitions(&inner.dir, &inner.config, &entry, 0) {
-            Ok(p) => p,
-            Err(e) => {
-                // Undo: the topic never existed.
-                catalog.topics.retain(|t| t.name != name);
-                catalog.write(&inner.dir)?;
-                topics::remove_partitions(&inner.dir, &name, 0..partitions)?;
-                return Err(e);
-            }
-        };
+        let parts =
+            match open_partitions(&inner.dir, &inner.config, &inner.open_segments, &entry, 0) {
+                Ok(p) => p,
+                Err(e) => {
+                    // Undo: the topic never existed.
+                    catalog.topics.retain(|t| t.name != name);
+                    catalog.write(&inner.dir)?;
+                    topics::remove_partitions(&inner.dir, &name, 0..partitions)?;
+                    return Err(e);
+                }
+            };
         let topic = Arc::new(Topic::new(&entry, parts));
         inner.topics.write().insert(name.clone(), topic);
         // Groups subscribed to the name before it existed start consuming.
@@ -288,7 +300,13 @@ impl Log {
         *catalog = next;
         // The catalog says `total` from here on; a failure below leaves the
         // missing partitions for the next open to create.
-        let more = open_partitions(&inner.dir, &inner.config, &entry, current)?;
+        let more = open_partitions(
+            &inner.dir,
+            &inner.config,
+            &inner.open_segments,
+            &entry,
+            current,
+        )?;
         topic.add_partitions(more);
         inner.groups.topic_changed(&name, Some(total));
         Ok(())
@@ -314,7 +332,8 @@ impl Log {
         }
         next.write(&inner.dir)?;
         *catalog = next;
-        let pconfig = config.partition_config(Arc::clone(&inner.config.clock));
+        let pconfig =
+            config.partition_config(Arc::clone(&inner.config.clock), &inner.open_segments);
         topic.set_config(config);
         for p in topic.partitions().iter() {
             p.log
@@ -526,14 +545,17 @@ fn check_partition_count(n: u32) -> Result<()> {
 fn open_partitions(
     dir: &Path,
     config: &LogConfig,
+    open_segments: &OpenSegments,
     entry: &CatalogEntry,
     from: u32,
 ) -> Result<Vec<Arc<Partition>>> {
-    let pconfig = entry.config.partition_config(Arc::clone(&config.clock));
+    let pconfig = entry
+        .config
+        .partition_config(Arc::clone(&config.clock), open_segments);
     (from..entry.partitions)
         .map(|p| {
             let tp = TopicPartition::new(entry.name.clone(), p);
-            let log = PartitionLog::open(topics::partition_dir(dir, &tp), pconfig.clone())?;
+            let log = PartitionLog::open_in_log(topics::partition_dir(dir, &tp), pconfig.clone())?;
             Ok(Arc::new(Partition {
                 tp,
                 log,

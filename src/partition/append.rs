@@ -206,6 +206,7 @@ impl PartitionLog {
             let Some(active) = guard.as_mut() else {
                 return Err(self.closed_error());
             };
+            self.open_active(active)?;
             let mut mark = active.mark();
             let mut rolled = false;
             let mut roll = |a: &mut ActiveSegment| -> Result<()> {
@@ -256,19 +257,24 @@ impl PartitionLog {
         (aged && a.size() > 0) || a.is_full_for(size, last)
     }
 
-    /// Seals the active segment and starts a new one at the end offset. The new
-    /// segment's files are created first: if that fails, nothing changes.
+    /// Seals the active segment and starts a new one at the end offset. The
+    /// active segment is parked first (trimmed and closed; so creating the
+    /// next one never waits for an open-segment slot while holding one),
+    /// then the new segment's files are created: if that fails, the parked
+    /// segment stays active and the next append reopens it.
     pub(super) fn roll(&self, active: &mut ActiveSegment) -> Result<()> {
-        let new = ActiveSegment::create(&self.dir, active.next_offset, &self.cfg())?;
+        // Trimming a file we own fails only if the file system does; the
+        // segment's durability is then unknown.
+        active.park_now().map_err(|e| self.poison_with(e))?;
+        let cell = Arc::downgrade(&self.writer);
+        let new = ActiveSegment::create(&self.dir, active.next_offset, &self.cfg(), &cell)?;
         let old = std::mem::replace(active, new);
         self.dir_dirty.store(true, Ordering::Release);
         {
             let mut segments = self.segments.write();
             segments.push(Arc::clone(&active.segment));
         }
-        *self.active_file.lock() = (Arc::clone(&active.segment), Arc::clone(active.log_file()));
-        // Trimming a file we own fails only if the file system does; the
-        // segment's durability is then unknown.
+        self.set_active_file(active);
         old.seal().map_err(|e| self.poison_with(e))?;
         Ok(())
     }
@@ -289,6 +295,7 @@ impl PartitionLog {
                 return Err(self.closed_error());
             };
             if due(active) {
+                self.open_active(active)?;
                 active.publish();
                 self.roll(active)?;
                 true

@@ -109,9 +109,13 @@ impl PartitionLog {
                 if Arc::ptr_eq(seg, &active_segment) {
                     let note =
                         fsutil::FileSyncNote::before(|| published_log_bytes(seg, &self.cfg()));
-                    active_file
-                        .sync_data()
-                        .map_err(|e| Error::io("fsync", &seg.paths.log, e))?;
+                    // A parked segment's file was closed; any descriptor of
+                    // the file reaches the same dirty pages.
+                    let synced = match active_file.upgrade() {
+                        Some(f) => f.sync_data(),
+                        None => File::open(&*seg.paths.log).and_then(|f| f.sync_data()),
+                    };
+                    synced.map_err(|e| Error::io("fsync", &seg.paths.log, e))?;
                     note.synced(&seg.paths.log);
                 } else if !seg.is_deleted() {
                     for path in [&*seg.paths.log, &seg.paths.index, &seg.paths.time] {
@@ -134,7 +138,7 @@ impl PartitionLog {
 
 /// Bytes of the active segment's log published so far (for the
 /// fault-injection observer: what an fsync starting now covers).
-fn published_log_bytes(seg: &Segment, config: &crate::config::PartitionConfig) -> u64 {
+fn published_log_bytes(seg: &Arc<Segment>, config: &crate::config::PartitionConfig) -> u64 {
     seg.load(config)
         .ok()
         .flatten()

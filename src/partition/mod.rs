@@ -18,7 +18,7 @@ mod truncate;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use arc_swap::ArcSwap;
 use parking_lot::{Mutex, RwLock};
@@ -29,7 +29,7 @@ use crate::config::PartitionConfig;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::notify::Watchers;
-use crate::segment::{ActiveSegment, Segment};
+use crate::segment::{ActiveSegment, Segment, WriterCell};
 use crate::types::Offset;
 
 pub(crate) use append::Unsynced;
@@ -128,8 +128,10 @@ pub struct PartitionLog {
     /// The active segment's writer: serializes appends, rolls and truncation.
     /// Held while batches are encoded into the map and while a segment rolls
     /// (file creation and trimming); never across an fsync of appended data.
-    /// `None` once closed.
-    writer: Mutex<Option<ActiveSegment>>,
+    /// Also held whenever an active segment is created or reopened, which
+    /// the segment budget relies on (see `segment::budget`); the budget
+    /// only ever tries it, to park an idle active segment. `None` once closed.
+    writer: Arc<WriterCell>,
     /// Segments in offset order, the active one last. Write-locked only to add
     /// or remove a segment; readers hold the read lock for an `Arc` copy.
     segments: RwLock<Vec<Arc<Segment>>>,
@@ -139,8 +141,9 @@ pub struct PartitionLog {
     /// Log start offset: the first readable offset.
     start: AtomicU64,
     /// The active segment and its log file, so a sync needs no writer lock.
-    /// Replaced on roll; held for an `Arc` copy.
-    active_file: Mutex<(Arc<Segment>, Arc<File>)>,
+    /// Replaced on roll; held for a copy. The file is weak so that parking
+    /// the segment closes it; a sync of a parked segment opens it again.
+    active_file: Mutex<(Arc<Segment>, Weak<File>)>,
     /// A segment file was created since the directory was last fsynced.
     dir_dirty: AtomicBool,
     durability: Durability,
@@ -163,6 +166,8 @@ pub struct PartitionLog {
     removed: AtomicBool,
     /// The file holding the advisory lock on `dir/.lock`; closing drops it,
     /// so the directory can be reopened while this handle still exists.
+    /// `None` for a partition of a `Log`, whose directory lock covers it (a
+    /// descriptor per partition would not fit the open-file limit).
     lock: Mutex<Option<File>>,
 }
 
@@ -177,10 +182,30 @@ impl PartitionLog {
     /// the directory open, [`Error::Io`], and [`Error::Corrupt`] where no
     /// documented repair applies.
     pub fn open(dir: impl AsRef<Path>, config: PartitionConfig) -> Result<PartitionLog> {
-        config.validate()?;
         let dir = dir.as_ref().to_path_buf();
+        config.validate()?;
         create_dir(&dir)?;
         let lock = lock_dir(&dir)?;
+        Self::open_locked(dir, config, Some(lock))
+    }
+
+    /// Opens a partition of a `Log`, whose directory lock (held by the
+    /// caller) keeps other processes out; no lock file of its own is held.
+    pub(crate) fn open_in_log(dir: PathBuf, config: PartitionConfig) -> Result<PartitionLog> {
+        config.validate()?;
+        create_dir(&dir)?;
+        Self::open_locked(dir, config, None)
+    }
+
+    fn open_locked(
+        dir: PathBuf,
+        config: PartitionConfig,
+        lock: Option<File>,
+    ) -> Result<PartitionLog> {
+        let cell: Arc<WriterCell> = Arc::new(Mutex::new(None));
+        // Held while the active segment is built (the budget relies on it).
+        let mut writer = cell.lock();
+        let weak = Arc::downgrade(&cell);
         let ckpt_path = dir.join(CHECKPOINT_FILE);
         // A damaged checkpoint is repaired by a full recovery (it is a hint
         // about what is durable; the segments are the truth).
@@ -194,7 +219,7 @@ impl PartitionLog {
         let bases = recovery::list_segments(&dir)?;
         let clean = ckpt.is_some_and(|c| c.clean);
         let opened = match clean {
-            true => recovery::open_clean(&dir, &config, &bases)?,
+            true => recovery::open_clean(&dir, &config, &bases, &weak)?,
             false => None,
         };
         let opened = match opened {
@@ -202,7 +227,7 @@ impl PartitionLog {
             None => {
                 let rp = ckpt.map_or(Offset(0), |c| Offset(c.recovery_point));
                 let start_base = ckpt.map_or(Offset(0), |c| Offset(c.log_start));
-                recovery::recover(&dir, &config, &bases, rp, start_base)?
+                recovery::recover(&dir, &config, &bases, rp, start_base, &weak)?
             }
         };
         let end = opened.active.next_offset;
@@ -231,7 +256,10 @@ impl PartitionLog {
         }
         let active_file = (
             Arc::clone(&opened.active.segment),
-            Arc::clone(opened.active.log_file()),
+            opened
+                .active
+                .log_file()
+                .map_or_else(Weak::new, Arc::downgrade),
         );
         let now = config.clock.now();
         let state = PartitionCheckpoint {
@@ -242,9 +270,11 @@ impl PartitionLog {
         };
         // Written before any append: a crash from now on is seen as unclean.
         checkpoint::write(&ckpt_path, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, &state)?;
+        *writer = Some(opened.active);
+        drop(writer);
         Ok(PartitionLog {
             dir,
-            writer: Mutex::new(Some(opened.active)),
+            writer: cell,
             segments: RwLock::new(segments),
             end: AtomicU64::new(end.0),
             start: AtomicU64::new(log_start.0),
@@ -258,7 +288,7 @@ impl PartitionLog {
             checkpoint: Mutex::new(state),
             closed: AtomicBool::new(false),
             removed: AtomicBool::new(false),
-            lock: Mutex::new(Some(lock)),
+            lock: Mutex::new(lock),
             config: ArcSwap::from_pointee(config),
         })
     }
@@ -276,18 +306,23 @@ impl PartitionLog {
     /// Replaces the configuration (after validating it). Appends, rolls and
     /// flushes from now on follow the new one (a smaller `segment_bytes`
     /// applies to the active segment too); sealed segments stay as they are.
-    /// The clock is kept: time stays on one source.
+    /// The clock and the open-segment bound are kept: time stays on one
+    /// source, and segments already open count against the bound they took.
     pub fn set_config(&self, config: PartitionConfig) -> Result<()> {
         config.validate()?;
         let clock = Arc::clone(&self.cfg().clock);
+        let open_segments = self.cfg().open_segments.clone();
         // Under the writer lock: no append runs with half of the change.
         let mut writer = self.writer.lock();
         if let Some(active) = writer.as_mut() {
             let limit = usize::try_from(config.segment_bytes).unwrap_or(usize::MAX);
             active.limit_segment_bytes(limit);
         }
-        self.config
-            .store(Arc::new(PartitionConfig { clock, ..config }));
+        self.config.store(Arc::new(PartitionConfig {
+            clock,
+            open_segments,
+            ..config
+        }));
         Ok(())
     }
 
@@ -405,6 +440,25 @@ impl PartitionLog {
             }
         }
         Ok(total)
+    }
+
+    /// Reopens the active segment if the budget parked it, and points
+    /// `active_file` at its file. A trim that failed while parking poisons.
+    fn open_active(&self, active: &mut ActiveSegment) -> Result<()> {
+        if let Some(e) = active.take_park_error() {
+            return Err(self.poison_with(e));
+        }
+        if active.ensure_open()? {
+            self.set_active_file(active);
+        }
+        Ok(())
+    }
+
+    fn set_active_file(&self, active: &ActiveSegment) {
+        *self.active_file.lock() = (
+            Arc::clone(&active.segment),
+            active.log_file().map_or_else(Weak::new, Arc::downgrade),
+        );
     }
 
     fn write_checkpoint(&self, change: impl FnOnce(&mut PartitionCheckpoint)) -> Result<()> {

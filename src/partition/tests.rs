@@ -14,12 +14,25 @@ use crate::config::FlushPolicy;
 use crate::record::Record;
 use crate::types::Timestamp;
 
+/// Small segments, and room for only two open segments, so that every test
+/// here also runs with segments closed and active segments parked and
+/// reopened under it.
 fn small_config() -> PartitionConfig {
     PartitionConfig {
         segment_bytes: 4096,
         index_interval_bytes: 256,
         max_record_bytes: 2048,
+        open_segments: crate::OpenSegments::new(2),
         ..PartitionConfig::default()
+    }
+}
+
+/// [`small_config`] with room for every segment to stay open, for tests of
+/// what is loaded or preallocated.
+fn roomy_config() -> PartitionConfig {
+    PartitionConfig {
+        open_segments: crate::OpenSegments::new(1024),
+        ..small_config()
     }
 }
 
@@ -65,14 +78,14 @@ fn crash_keeps_page_cache_data_and_recovers_zero_tail() {
 fn clean_reopen_loads_no_sealed_segment() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p");
-    let log = PartitionLog::open(&path, small_config()).unwrap();
+    let log = PartitionLog::open(&path, roomy_config()).unwrap();
     for i in 0..200 {
         log.append(&[record(i, 100)]).unwrap();
     }
     let segments = log.stats().segment_count;
     assert!(segments > 3);
     log.close().unwrap();
-    let log = PartitionLog::open(&path, small_config()).unwrap();
+    let log = PartitionLog::open(&path, roomy_config()).unwrap();
     {
         let list = log.segments.read();
         assert_eq!(list.len(), segments);
@@ -319,7 +332,8 @@ fn failed_fsync_poisons_the_partition() {
         .custom_flags(rustix::fs::OFlags::PATH.bits() as i32)
         .open(&segment.paths.log)
         .unwrap();
-    log.active_file.lock().1 = Arc::new(bad);
+    let bad = Arc::new(bad);
+    log.active_file.lock().1 = Arc::downgrade(&bad);
     let err = log.append(&[record(1, 10)]).unwrap_err();
     assert!(matches!(err, Error::Poisoned { .. }), "{err}");
     assert!(err.to_string().contains("fsync"), "{err}");
@@ -343,7 +357,7 @@ fn failed_fsync_poisons_the_partition() {
 #[test]
 fn sealed_segments_are_trimmed_and_active_one_preallocated() {
     let dir = tempfile::tempdir().unwrap();
-    let log = PartitionLog::open(dir.path(), small_config()).unwrap();
+    let log = PartitionLog::open(dir.path(), roomy_config()).unwrap();
     for i in 0..100 {
         log.append(&[record(i, 100)]).unwrap();
     }
@@ -374,7 +388,9 @@ fn sealed_segments_are_trimmed_and_active_one_preallocated() {
 fn offsets_that_would_overflow_the_relative_index_roll() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = small_config();
-    let segment = crate::segment::ActiveSegment::create(dir.path(), Offset(1000), &cfg).unwrap();
+    let cell = std::sync::Weak::new();
+    let segment =
+        crate::segment::ActiveSegment::create(dir.path(), Offset(1000), &cfg, &cell).unwrap();
     // Index entries hold offsets as u32 relative to the segment's base.
     assert!(!segment.is_full_for(100, Offset(1000 + u64::from(u32::MAX))));
     assert!(segment.is_full_for(100, Offset(1000 + u64::from(u32::MAX) + 1)));
@@ -424,4 +440,103 @@ fn an_append_whose_end_another_sync_already_covered_does_not_overflow() {
     assert_eq!(log.flushed_offset(), Offset(3));
     // What a slow appender sees: its own end (1) below the flushed offset.
     log.apply_flush_policy(Offset(1), false).unwrap();
+}
+
+#[test]
+fn partitions_sharing_a_small_open_segment_bound_stay_correct_under_concurrency() {
+    // Eight partitions, four threads appending and reading across all of
+    // them, room for three open segments: active segments are parked and
+    // reopened, sealed ones closed, all the time, while others use them.
+    let dir = tempfile::tempdir().unwrap();
+    let bound = crate::OpenSegments::new(3);
+    let cfg = PartitionConfig {
+        open_segments: bound.clone(),
+        flush: FlushPolicy::EveryRecords(7),
+        ..small_config()
+    };
+    let logs: Vec<Arc<PartitionLog>> = (0..8)
+        .map(|p| {
+            Arc::new(PartitionLog::open(dir.path().join(format!("p{p}")), cfg.clone()).unwrap())
+        })
+        .collect();
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let logs = logs.clone();
+            let bound = bound.clone();
+            std::thread::spawn(move || {
+                for i in 0..150u64 {
+                    let log = &logs[((i * 3 + t) % 8) as usize];
+                    log.append(&[record(t * 1000 + i, 60)]).unwrap();
+                    let reader = &logs[((i * 5 + t + 1) % 8) as usize];
+                    let from = Offset(i % reader.end_offset().0.max(1));
+                    let batches = reader.read(from, 512).unwrap();
+                    for r in batches.records() {
+                        let r = r.unwrap();
+                        assert!(r.value.unwrap().starts_with(b"value-"));
+                    }
+                    assert!(bound.open() <= bound.max());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(bound.evictions() > 0);
+    // Every record is there, in each partition's order of appends.
+    let mut total = 0;
+    for log in &logs {
+        let got = values(log, Offset(0));
+        assert_eq!(got.len() as u64, log.end_offset().0);
+        total += got.len();
+    }
+    assert_eq!(total, 4 * 150);
+    for log in logs {
+        log.close().unwrap();
+        // Reopened cleanly: each still holds what was appended.
+        let reopened = PartitionLog::open(log.dir(), cfg.clone()).unwrap();
+        assert_eq!(reopened.end_offset(), log.end_offset());
+    }
+}
+
+#[test]
+fn recovery_reads_from_the_index_entry_below_the_recovery_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p");
+    let cfg = PartitionConfig {
+        segment_bytes: 1 << 20,
+        ..roomy_config()
+    };
+    let log = PartitionLog::open(&path, cfg.clone()).unwrap();
+    for i in 0..200 {
+        log.append(&[record(i, 100)]).unwrap();
+    }
+    log.close().unwrap();
+    // Opened cleanly: the recovery point is the end (200), inside the only
+    // segment. 50 more records are not flushed when the process dies.
+    let log = PartitionLog::open(&path, cfg.clone()).unwrap();
+    for i in 200..250 {
+        log.append(&[record(i, 100)]).unwrap();
+    }
+    log.crash();
+    // Damage the first batch, far below the recovery point: recovery starts
+    // at the index entry below the recovery point, so it neither reads nor
+    // cuts it (reads find it, by its CRC).
+    let segment_log = path.join(crate::segment::file_name(Offset(0), "log"));
+    flip_byte(&segment_log, 100);
+    let log = PartitionLog::open(&path, cfg.clone()).unwrap();
+    assert_eq!(log.end_offset(), Offset(250));
+    assert_eq!(values(&log, Offset(150)).len(), 100);
+    let err = log
+        .read(Offset(0), 100)
+        .unwrap()
+        .records()
+        .find_map(|r| r.err());
+    assert!(matches!(err, Some(Error::Corrupt { .. })), "{err:?}");
+    log.crash();
+    // Without an index to start from, recovery validates the whole segment
+    // and cuts at the damage.
+    std::fs::remove_file(path.join(crate::segment::file_name(Offset(0), "index"))).unwrap();
+    let log = PartitionLog::open(&path, cfg).unwrap();
+    assert_eq!(log.end_offset(), Offset(0));
 }

@@ -30,6 +30,9 @@ impl PartitionLog {
         if offset < start {
             return Err(Error::OffsetOutOfRange { offset, start, end });
         }
+        // The active segment is replaced below: close it first, so that
+        // reopening never waits for an open-segment slot while holding one.
+        active.park_now().map_err(|e| self.poison_with(e))?;
         let segments = self.segments.read().clone();
         let i = super::segment_holding(&segments, offset);
         let (keep, cut) = segments.split_at(i + 1);
@@ -66,18 +69,18 @@ impl PartitionLog {
             fsutil::remove_if_exists(path)?;
         }
         fsutil::sync_dir(&self.dir)?;
+        let cell = Arc::downgrade(&self.writer);
         let reopened =
-            ActiveSegment::reopen(&self.dir, target.base, &self.cfg(), valid_len, false)?;
+            ActiveSegment::reopen(&self.dir, target.base, &self.cfg(), valid_len, false, &cell)?;
         {
             let mut list = self.segments.write();
             list.truncate(i);
             list.push(Arc::clone(&reopened.segment));
         }
-        *self.active_file.lock() = (
-            Arc::clone(&reopened.segment),
-            Arc::clone(reopened.log_file()),
-        );
         *active = reopened;
+        self.set_active_file(active);
+        // Its file was replaced: readers holding the old segment look again.
+        target.retire();
         debug_assert_eq!(active.next_offset, new_end);
         let new_end = active.next_offset;
         self.end.store(new_end.0, Ordering::Release);

@@ -2,11 +2,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::build::{build_indexes, check_indexes, resume_scan};
 use super::{
-    header_at, IndexCursor, NewEntries, OffsetIndex, Segment, SegmentData, SegmentPaths, TimeIndex,
+    header_at, IndexCursor, NewEntries, OffsetIndex, ParkedLens, Segment, SegmentData,
+    SegmentPaths, TimeIndex, WriterCell,
 };
 use super::{OFFSET_ENTRY_BYTES, TIME_ENTRY_BYTES};
 use crate::config::PartitionConfig;
@@ -15,54 +16,100 @@ use crate::fsutil;
 use crate::mmap::{MapWriter, SharedMap};
 use crate::types::{Offset, Timestamp};
 
-/// Growth of the log file: at least 1 MiB, at most 64 MiB per `fallocate`.
-const LOG_GROWTH_STEPS: (usize, usize) = (1 << 20, 64 << 20);
-/// Growth of index files: at least 64 KiB, at most 1 MiB per `fallocate`.
-const INDEX_GROWTH_STEPS: (usize, usize) = (64 << 10, 1 << 20);
+/// Growth of the log file: from 64 KiB, doubling, at most 64 MiB per
+/// `fallocate`. Small first steps keep a partition with a few records from
+/// reserving a megabyte (10,000 such partitions would hold 10 GiB).
+const LOG_GROWTH_STEPS: (usize, usize) = (64 << 10, 64 << 20);
+/// A parked segment keeps a preallocated tail up to this long (trimmed when
+/// it is sealed); a longer one is trimmed when it parks.
+const PARK_TRIM_BYTES: usize = 1 << 20;
+/// Growth of index files: from 4 KiB, doubling, at most 1 MiB per `fallocate`.
+const INDEX_GROWTH_STEPS: (usize, usize) = (4 << 10, 1 << 20);
 
 /// A saved writer position; see [`ActiveSegment::mark`].
 #[derive(Debug, Clone)]
 pub(crate) struct WriteMark {
-    log: usize,
-    index: usize,
-    time: usize,
+    lens: ParkedLens,
     cursor: IndexCursor,
     next_offset: Offset,
     first_batch_time: Option<Timestamp>,
 }
 
-/// The active segment's write side: the single writer of its three maps.
+/// The writers of an open active segment: its three files and maps.
 #[derive(Debug)]
-pub(crate) struct ActiveSegment {
-    pub segment: Arc<Segment>,
+struct Writers {
     log: MapWriter,
     index: MapWriter,
     time: MapWriter,
+}
+
+impl Writers {
+    fn positions(&self) -> ParkedLens {
+        [
+            self.log.position(),
+            self.index.position(),
+            self.time.position(),
+        ]
+    }
+}
+
+/// The active segment's write side: the single writer of its three maps.
+///
+/// Open (files and writable maps held, counted in the segment's
+/// [`OpenSegments`](super::OpenSegments)) or parked (nothing held; the files
+/// are trimmed to what was written). The budget parks an idle one to make
+/// room; [`ensure_open`](Self::ensure_open) reopens it.
+#[derive(Debug)]
+pub(crate) struct ActiveSegment {
+    pub segment: Arc<Segment>,
+    /// `None` while parked.
+    open: Option<Writers>,
+    /// Bytes written to each file while parked (log, index, time).
+    parked: ParkedLens,
+    /// Map sizes: log, offset index, time index.
+    capacities: [usize; 3],
     cursor: IndexCursor,
     /// Offset the next record appended here gets.
     pub next_offset: Offset,
     /// Max timestamp of the first batch, for age-based rolls.
     pub first_batch_time: Option<Timestamp>,
     segment_bytes: usize,
+    /// The partition's writer lock, through which the budget parks this.
+    cell: Weak<WriterCell>,
+    /// A trim that failed while parking, reported by the next write.
+    park_error: Option<Error>,
 }
 
 impl ActiveSegment {
-    /// Creates the files of a new, empty segment at `base`.
-    pub(crate) fn create(dir: &Path, base: Offset, cfg: &PartitionConfig) -> Result<ActiveSegment> {
-        let paths = SegmentPaths::new(dir, base);
-        let log = open_rw(&paths.log, Open::Fresh)?;
-        let index = open_rw(&paths.index, Open::Fresh)?;
-        let time = open_rw(&paths.time, Open::Fresh)?;
-        Self::from_files(
-            dir,
-            base,
-            cfg,
-            (log, index, time),
-            0,
-            IndexCursor::new(base, cfg.index_interval_bytes),
-            None,
-            base,
-        )
+    /// Creates the files of a new, empty segment at `base`. `cell` is the
+    /// partition's writer lock, which will hold it.
+    pub(crate) fn create(
+        dir: &Path,
+        base: Offset,
+        cfg: &PartitionConfig,
+        cell: &Weak<WriterCell>,
+    ) -> Result<ActiveSegment> {
+        let segment = Segment::unloaded(dir, base, &cfg.open_segments);
+        let paths = segment.paths.clone();
+        let capacities = capacities(cfg, 0, 0);
+        let open = segment.open_writer(cell, || {
+            let log = open_rw(&paths.log, Open::Fresh)?;
+            let index = open_rw(&paths.index, Open::Fresh)?;
+            let time = open_rw(&paths.time, Open::Fresh)?;
+            map_writers(&paths, (log, index, time), capacities, [0; 3])
+        })?;
+        Ok(ActiveSegment {
+            segment,
+            open: Some(open),
+            parked: [0; 3],
+            capacities,
+            cursor: IndexCursor::new(base, cfg.index_interval_bytes),
+            next_offset: base,
+            first_batch_time: None,
+            segment_bytes: cfg.segment_bytes as usize,
+            cell: cell.clone(),
+            park_error: None,
+        })
     }
 
     /// Opens an existing segment for appending after `valid_len` bytes of log,
@@ -75,6 +122,7 @@ impl ActiveSegment {
         cfg: &PartitionConfig,
         valid_len: usize,
         trust_indexes: bool,
+        cell: &Weak<WriterCell>,
     ) -> Result<ActiveSegment> {
         let paths = SegmentPaths::new(dir, base);
         let log = open_rw(&paths.log, Open::Existing)?;
@@ -127,70 +175,151 @@ impl ActiveSegment {
             .map_err(|r| Error::corrupt(&paths.log, 0, r))?
             .map(|h| Timestamp(h.max_timestamp));
         let next = scan.next_offset.unwrap_or(base);
-        Self::from_files(
-            dir,
-            base,
-            cfg,
-            (log, index, time),
+        drop(log_map);
+        let lens = [
             valid_len,
-            scan.cursor,
-            first_time,
-            next,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn from_files(
-        dir: &Path,
-        base: Offset,
-        cfg: &PartitionConfig,
-        (log, index, time): (File, File, File),
-        log_len: usize,
-        cursor: IndexCursor,
-        first_batch_time: Option<Timestamp>,
-        next_offset: Offset,
-    ) -> Result<ActiveSegment> {
-        let paths = SegmentPaths::new(dir, base);
-        let segment_bytes = cfg.segment_bytes as usize;
-        let log_capacity = segment_bytes + cfg.max_record_bytes as usize;
-        let index_len = file_len(&index, &paths.index)?;
-        let time_len = file_len(&time, &paths.time)?;
-        let index_capacity =
-            whole_entries(cfg.segment_index_bytes as usize, OFFSET_ENTRY_BYTES).max(index_len);
-        let time_capacity =
-            whole_entries(cfg.segment_index_bytes as usize, TIME_ENTRY_BYTES).max(time_len);
-        let (log_map, mut log) = SharedMap::writable(log, log_capacity.max(log_len), log_len)
-            .map_err(|e| Error::io("mmap", &paths.log, e))?;
-        log.prefault_growth();
-        let (index_map, index) = SharedMap::writable(index, index_capacity, index_len)
-            .map_err(|e| Error::io("mmap", &paths.index, e))?;
-        let (time_map, time) = SharedMap::writable(time, time_capacity, time_len)
-            .map_err(|e| Error::io("mmap", &paths.time, e))?;
-        let data = Arc::new(SegmentData {
-            log: log_map,
-            index: index_map,
-            time: time_map,
-        });
+            file_len(&index, &paths.index)?,
+            file_len(&time, &paths.time)?,
+        ];
+        let capacities = capacities(cfg, lens[1], lens[2]);
+        let segment = Segment::unloaded(dir, base, &cfg.open_segments);
+        let open = segment.open_writer(cell, || {
+            map_writers(&paths, (log, index, time), capacities, lens)
+        })?;
         Ok(ActiveSegment {
-            segment: Segment::with_data(dir, base, data),
-            log,
-            index,
-            time,
-            cursor,
-            next_offset,
-            first_batch_time,
-            segment_bytes,
+            segment,
+            open: Some(open),
+            parked: lens,
+            capacities,
+            cursor: scan.cursor,
+            next_offset: next,
+            first_batch_time: first_time,
+            segment_bytes: cfg.segment_bytes as usize,
+            cell: cell.clone(),
+            park_error: None,
         })
     }
 
-    /// Bytes of log written.
+    /// A trim that failed while the segment was parked, once.
+    pub(crate) fn take_park_error(&mut self) -> Option<Error> {
+        self.park_error.take()
+    }
+
+    /// Whether the files are open (not parked).
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Reopens a parked segment's files and maps (taking a slot of the
+    /// budget, which may park another); returns whether it did. Called with
+    /// the partition's writer lock held.
+    pub(crate) fn ensure_open(&mut self) -> Result<bool> {
+        if self.open.is_some() {
+            self.segment.touch();
+            return Ok(false);
+        }
+        let paths = self.segment.paths.clone();
+        let (capacities, lens) = (self.capacities, self.parked);
+        let open = self.segment.open_writer(&self.cell, || {
+            let log = open_rw(&paths.log, Open::Existing)?;
+            let index = open_rw(&paths.index, Open::Existing)?;
+            let time = open_rw(&paths.time, Open::Existing)?;
+            map_writers(&paths, (log, index, time), capacities, lens)
+        })?;
+        self.open = Some(open);
+        Ok(true)
+    }
+
+    /// Parks the segment for the budget (which holds its lock and this
+    /// writer's): records the published lengths for readers, drops the maps,
+    /// trims the preallocated tails and closes the files. `false` (nothing
+    /// changed) if a reader holds the segment's data lock right now.
+    pub(super) fn park(&mut self) -> bool {
+        let Some(w) = self.open.as_ref() else {
+            return false;
+        };
+        // Every write was published (the writer lock is only released after
+        // `publish`), so the positions are the published lengths.
+        let lens = w.positions();
+        if !self.segment.park_for_eviction(lens) {
+            return false;
+        }
+        if let Err(e) = self.close_writers(lens) {
+            // Readers map only the published lengths, so a longer file is
+            // harmless to them; the writer reports it.
+            self.park_error.get_or_insert(e);
+        }
+        true
+    }
+
+    /// Parks the segment on the writer's own account, before it is replaced
+    /// (a roll, a truncation): publishes what was committed, gives up the
+    /// slot, trims and closes the files. A roll parks first so that creating
+    /// the next segment never waits for a slot while holding one.
+    pub(crate) fn park_now(&mut self) -> Result<()> {
+        self.publish();
+        let Some(w) = self.open.as_ref() else {
+            return Ok(());
+        };
+        let lens = w.positions();
+        self.segment.park_and_release(lens);
+        self.close_writers(lens)
+    }
+
+    /// Drops the writers (publishing what was written). A preallocated tail
+    /// longer than [`PARK_TRIM_BYTES`] is trimmed; a shorter one is left for
+    /// the seal, since trimming frees blocks, which costs a journal commit
+    /// (and a discard on a file system mounted with `discard`): with many
+    /// small partitions that made every eviction cost milliseconds.
+    fn close_writers(&mut self, lens: ParkedLens) -> Result<()> {
+        self.parked = lens;
+        let Some(w) = self.open.take() else {
+            return Ok(());
+        };
+        let paths = &self.segment.paths;
+        let mut first = None;
+        for (writer, path) in [
+            (w.log, &*paths.log),
+            (w.index, &paths.index),
+            (w.time, &paths.time),
+        ] {
+            writer.publish();
+            if writer.allocated() - writer.position() > PARK_TRIM_BYTES {
+                if let Err(e) = writer.seal() {
+                    first.get_or_insert(Error::io("truncate", path, e));
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    // Writing needs the files open: the partition calls `ensure_open` under
+    // its writer lock before any write, so these errors mean a missed call.
+    fn w(&self) -> Result<&Writers> {
+        self.open
+            .as_ref()
+            .ok_or_else(|| parked_error(&self.segment.paths.log))
+    }
+
+    fn w_mut(&mut self) -> Result<&mut Writers> {
+        match self.open.as_mut() {
+            Some(w) => Ok(w),
+            None => Err(parked_error(&self.segment.paths.log)),
+        }
+    }
+
+    fn positions(&self) -> ParkedLens {
+        self.open.as_ref().map_or(self.parked, Writers::positions)
+    }
+
     /// The largest timestamp of the records in this segment.
     pub(crate) fn max_timestamp(&self) -> Option<Timestamp> {
         self.cursor.max_timestamp()
     }
 
+    /// Bytes of log written.
     pub(crate) fn size(&self) -> usize {
-        self.log.position()
+        self.positions()[0]
     }
 
     /// Lowers the size at which this segment rolls (a topic's
@@ -204,18 +333,20 @@ impl ActiveSegment {
     /// segment: this one is non-empty and the batch would overflow its size, its
     /// indexes, or its 32-bit relative offsets.
     pub(crate) fn is_full_for(&self, size: usize, last_offset: Offset) -> bool {
-        let empty = self.log.position() == 0;
+        let [log, index, time] = self.positions();
+        let [_, index_cap, time_cap] = self.capacities;
+        let empty = log == 0;
         let rel_overflow = last_offset.0 - self.segment.base.0 > u64::from(u32::MAX);
-        let size_overflow = !empty && self.log.position() + size > self.segment_bytes;
-        let index_full = self.index.position() + OFFSET_ENTRY_BYTES > self.index.capacity()
-            || self.time.position() + 2 * TIME_ENTRY_BYTES > self.time.capacity();
+        let size_overflow = !empty && log + size > self.segment_bytes;
+        let index_full =
+            index + OFFSET_ENTRY_BYTES > index_cap || time + 2 * TIME_ENTRY_BYTES > time_cap;
         (!empty && index_full) || rel_overflow || size_overflow
     }
 
     /// Bytes the next batch may take: `max`, or less if the segment is not
     /// empty and has less than that left before `segment_bytes`.
     pub(crate) fn room_for_batch(&self, max: usize) -> usize {
-        match self.log.position() {
+        match self.size() {
             0 => max,
             used => max.min(self.segment_bytes.saturating_sub(used)),
         }
@@ -224,13 +355,14 @@ impl ActiveSegment {
     /// Makes sure `size` bytes of log past the end are allocated (the
     /// disk-full error surfaces here).
     pub(crate) fn ensure(&mut self, size: usize) -> Result<()> {
-        let cap = self.log.capacity();
-        let path = &self.segment.paths.log;
-        self.log
+        let path = Arc::clone(&self.segment.paths.log);
+        let w = self.w_mut()?;
+        let cap = w.log.capacity();
+        w.log
             .ensure(size, |f, cur, need, exact| {
                 fsutil::grow_file(f, cur, need, exact, LOG_GROWTH_STEPS, cap)
             })
-            .map_err(|e| Error::io("fallocate", path, e))
+            .map_err(|e| Error::io("fallocate", &path, e))
     }
 
     /// Reserves `size` bytes of log for the next batch; the caller fills them
@@ -243,10 +375,11 @@ impl ActiveSegment {
     /// The `size` bytes past the end, which [`ensure`](Self::ensure) has
     /// already allocated.
     pub(crate) fn reserved(&mut self, size: usize) -> Result<&mut [u8]> {
-        let path = &self.segment.paths.log;
-        self.log
+        let path = Arc::clone(&self.segment.paths.log);
+        self.w_mut()?
+            .log
             .slice(size)
-            .map_err(|e| Error::io("fallocate", path, e))
+            .map_err(|e| Error::io("fallocate", &path, e))
     }
 
     /// Accounts for the batch just written into the reserved bytes: indexes it
@@ -257,12 +390,12 @@ impl ActiveSegment {
         last_offset: Offset,
         max_timestamp: Timestamp,
     ) -> Result<()> {
-        let position = self.log.position() as u32;
+        let position = self.w()?.log.position() as u32;
         let entries = self
             .cursor
             .observe(position, size as u64, last_offset, max_timestamp);
         self.write_entries(entries)?;
-        self.log.advance(size);
+        self.w_mut()?.log.advance(size);
         self.next_offset = Offset(last_offset.0 + 1);
         if self.first_batch_time.is_none() {
             self.first_batch_time = Some(max_timestamp);
@@ -271,33 +404,35 @@ impl ActiveSegment {
     }
 
     fn write_entries(&mut self, e: NewEntries) -> Result<()> {
+        let paths = self.segment.paths.clone();
+        let w = self.w_mut()?;
         if let Some(o) = e.offset {
-            append_entry(&mut self.index, &o.encode(), &self.segment.paths.index)?;
+            append_entry(&mut w.index, &o.encode(), &paths.index)?;
         }
         if let Some(t) = e.time {
-            append_entry(&mut self.time, &t.encode(), &self.segment.paths.time)?;
+            append_entry(&mut w.time, &t.encode(), &paths.time)?;
         }
         Ok(())
     }
 
     /// Makes every committed batch visible to readers (indexes first).
     pub(crate) fn publish(&self) {
-        self.index.publish();
-        self.time.publish();
-        self.log.publish();
+        if let Some(w) = self.open.as_ref() {
+            w.index.publish();
+            w.time.publish();
+            w.log.publish();
+        }
     }
 
-    /// The log file (for fsync).
-    pub(crate) fn log_file(&self) -> &Arc<File> {
-        self.log.file()
+    /// The log file (for fsync), while open.
+    pub(crate) fn log_file(&self) -> Option<&Arc<File>> {
+        self.open.as_ref().map(|w| w.log.file())
     }
 
     /// Where the writers stand, to undo an append that fails half-way.
     pub(crate) fn mark(&self) -> WriteMark {
         WriteMark {
-            log: self.log.position(),
-            index: self.index.position(),
-            time: self.time.position(),
+            lens: self.positions(),
             cursor: self.cursor.clone(),
             next_offset: self.next_offset,
             first_batch_time: self.first_batch_time,
@@ -306,9 +441,11 @@ impl ActiveSegment {
 
     /// Forgets everything committed (not published) since `mark`.
     pub(crate) fn rewind(&mut self, mark: WriteMark) {
-        self.log.rewind(mark.log);
-        self.index.rewind(mark.index);
-        self.time.rewind(mark.time);
+        if let Some(w) = self.open.as_mut() {
+            w.log.rewind(mark.lens[0]);
+            w.index.rewind(mark.lens[1]);
+            w.time.rewind(mark.lens[2]);
+        }
         self.cursor = mark.cursor;
         self.next_offset = mark.next_offset;
         self.first_batch_time = mark.first_batch_time;
@@ -316,22 +453,82 @@ impl ActiveSegment {
 
     /// Closes the segment for writing: writes the final time-index entry and
     /// trims the preallocated tails of all three files. The maps stay readable.
+    /// A parked segment (already trimmed) gets its final entry written to
+    /// the file, and is loaded afresh by its next reader.
     pub(crate) fn seal(mut self) -> Result<Arc<Segment>> {
-        if let Some(t) = self.cursor.time_entry() {
-            append_entry(&mut self.time, &t.encode(), &self.segment.paths.time)?;
+        if let Some(e) = self.park_error.take() {
+            return Err(e);
         }
         let paths = self.segment.paths.clone();
-        self.log
+        let Some(mut w) = self.open.take() else {
+            // Parked: write the final time entry and trim what parking left.
+            let [log_len, index_len, mut time_len] = self.parked;
+            if let Some(t) = self.cursor.time_entry() {
+                use std::os::unix::fs::FileExt;
+                let f = open_rw(&paths.time, Open::Existing)?;
+                f.write_all_at(&t.encode(), time_len as u64)
+                    .map_err(|e| Error::io("write", &paths.time, e))?;
+                time_len += TIME_ENTRY_BYTES;
+            }
+            for (path, len) in [
+                (&*paths.log, log_len),
+                (&paths.index, index_len),
+                (&paths.time, time_len),
+            ] {
+                let f = open_rw(path, Open::Existing)?;
+                if file_len(&f, path)? != len {
+                    f.set_len(len as u64)
+                        .map_err(|e| Error::io("truncate", path, e))?;
+                }
+            }
+            self.segment.reset_after_seal();
+            return Ok(self.segment);
+        };
+        if let Some(t) = self.cursor.time_entry() {
+            append_entry(&mut w.time, &t.encode(), &paths.time)?;
+        }
+        w.log
             .seal()
             .map_err(|e| Error::io("truncate", &paths.log, e))?;
-        self.index
+        w.index
             .seal()
             .map_err(|e| Error::io("truncate", &paths.index, e))?;
-        self.time
+        w.time
             .seal()
             .map_err(|e| Error::io("truncate", &paths.time, e))?;
         Ok(self.segment)
     }
+}
+
+/// Map sizes of an active segment: log, offset index and time index (at
+/// least what the index files already hold).
+fn capacities(cfg: &PartitionConfig, index_len: usize, time_len: usize) -> [usize; 3] {
+    let log = cfg.segment_bytes as usize + cfg.max_record_bytes as usize;
+    let index = whole_entries(cfg.segment_index_bytes as usize, OFFSET_ENTRY_BYTES).max(index_len);
+    let time = whole_entries(cfg.segment_index_bytes as usize, TIME_ENTRY_BYTES).max(time_len);
+    [log, index, time]
+}
+
+/// Maps the three files for writing, `lens` bytes of each already written.
+fn map_writers(
+    paths: &SegmentPaths,
+    (log, index, time): (File, File, File),
+    [log_cap, index_cap, time_cap]: [usize; 3],
+    [log_len, index_len, time_len]: ParkedLens,
+) -> Result<(Writers, Arc<SegmentData>)> {
+    let (log_map, mut log) = SharedMap::writable(log, log_cap.max(log_len), log_len)
+        .map_err(|e| Error::io("mmap", &paths.log, e))?;
+    log.prefault_growth();
+    let (index_map, index) = SharedMap::writable(index, index_cap, index_len)
+        .map_err(|e| Error::io("mmap", &paths.index, e))?;
+    let (time_map, time) = SharedMap::writable(time, time_cap, time_len)
+        .map_err(|e| Error::io("mmap", &paths.time, e))?;
+    let data = Arc::new(SegmentData {
+        log: log_map,
+        index: index_map,
+        time: time_map,
+    });
+    Ok((Writers { log, index, time }, data))
 }
 
 fn append_entry(w: &mut MapWriter, entry: &[u8], path: &Path) -> Result<()> {
@@ -346,6 +543,14 @@ fn append_entry(w: &mut MapWriter, entry: &[u8], path: &Path) -> Result<()> {
     buf.copy_from_slice(entry);
     w.advance(entry.len());
     Ok(())
+}
+
+fn parked_error(path: &Path) -> Error {
+    Error::io(
+        "write",
+        path,
+        std::io::Error::other("the active segment is parked (not reopened)"),
+    )
 }
 
 fn whole_entries(bytes: usize, entry: usize) -> usize {

@@ -5,13 +5,14 @@
 //! through [`ActiveSegment`], the only writer of its maps.
 
 mod active;
+mod budget;
 mod build;
 mod index;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 
@@ -23,6 +24,9 @@ use crate::record::BatchHeader;
 use crate::types::{Offset, Timestamp};
 
 pub(crate) use active::ActiveSegment;
+pub use budget::OpenSegments;
+pub(crate) use budget::WriterCell;
+use budget::NO_SLOT;
 pub(crate) use build::build_indexes;
 use build::check_indexes;
 pub(crate) use index::{
@@ -69,6 +73,19 @@ pub(crate) struct SegmentData {
     pub time: Arc<SharedMap>,
 }
 
+/// Published lengths of a parked active segment's three files (log, offset
+/// index, time index): what a reader maps while its writer is closed. The
+/// files may be longer (a failed trim), never shorter.
+pub(crate) type ParkedLens = [usize; 3];
+
+/// A segment's maps, if loaded, and how to load them.
+#[derive(Debug, Default)]
+struct DataSlot {
+    maps: Option<Arc<SegmentData>>,
+    /// Set while the segment is an active segment whose writer was parked.
+    parked: Option<ParkedLens>,
+}
+
 /// A segment of a partition, loaded or not.
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -76,8 +93,16 @@ pub(crate) struct Segment {
     pub paths: SegmentPaths,
     /// The maps once loaded. Locked to load them or to copy the `Arc`; loading a
     /// sealed segment (open, map, check indexes) happens under it, so readers of
-    /// the same segment wait for one load instead of racing.
-    data: Mutex<Option<Arc<SegmentData>>>,
+    /// the same segment wait for one load instead of racing. Eviction only
+    /// tries it (see `budget`).
+    data: Mutex<DataSlot>,
+    /// The bound this segment's maps count against.
+    budget: OpenSegments,
+    /// The slot of `budget` held while the maps are loaded (`NO_SLOT` if
+    /// none); changed only under the budget's lock.
+    slot: AtomicUsize,
+    /// Used since the budget's clock hand last passed.
+    referenced: AtomicBool,
     /// Set when the segment's files are removed or replaced (compaction); it
     /// can no longer be loaded.
     deleted: AtomicBool,
@@ -94,32 +119,131 @@ pub(crate) struct Located {
 
 impl Segment {
     /// A segment known from its files, to be loaded on first use.
-    pub(crate) fn unloaded(dir: &Path, base: Offset) -> Arc<Segment> {
+    pub(crate) fn unloaded(dir: &Path, base: Offset, budget: &OpenSegments) -> Arc<Segment> {
         Arc::new(Segment {
             base,
             paths: SegmentPaths::new(dir, base),
-            data: Mutex::new(None),
+            data: Mutex::new(DataSlot::default()),
+            budget: budget.clone(),
+            slot: AtomicUsize::new(NO_SLOT),
+            referenced: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
             size: OnceLock::new(),
         })
     }
 
     /// A sealed segment whose maps are already loaded (a compacted segment,
-    /// mapped before its files take their final names).
-    pub(crate) fn with_data(dir: &Path, base: Offset, data: Arc<SegmentData>) -> Arc<Segment> {
-        Arc::new(Segment {
-            base,
-            paths: SegmentPaths::new(dir, base),
-            data: Mutex::new(Some(data)),
-            deleted: AtomicBool::new(false),
-            size: OnceLock::new(),
-        })
+    /// mapped before its files take their final names). It takes a slot of
+    /// `budget` like any load.
+    pub(crate) fn with_data(
+        dir: &Path,
+        base: Offset,
+        data: Arc<SegmentData>,
+        budget: &OpenSegments,
+    ) -> Arc<Segment> {
+        let segment = Segment::unloaded(dir, base, budget);
+        {
+            let mut slot = segment.data.lock();
+            budget.admit(&segment, None);
+            slot.maps = Some(data);
+        }
+        segment
     }
 
     /// Whether the maps are in memory.
     #[cfg(test)]
     pub(crate) fn is_loaded(&self) -> bool {
-        self.data.lock().is_some()
+        self.data.lock().maps.is_some()
+    }
+
+    /// Notes a use, for the budget's choice of what to close.
+    pub(crate) fn touch(&self) {
+        if !self.referenced.load(Ordering::Relaxed) {
+            self.referenced.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Clears the "used" mark, returning whether it was set.
+    fn take_referenced(&self) -> bool {
+        self.referenced.load(Ordering::Relaxed) && self.referenced.swap(false, Ordering::Relaxed)
+    }
+
+    /// Drops the maps to free the segment's slot, unless someone holds the
+    /// `data` lock right now. For the budget, which holds its own lock and
+    /// clears `slot` itself.
+    fn unload_for_eviction(&self) -> bool {
+        match self.data.try_lock() {
+            Some(mut slot) => {
+                slot.maps = None;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops the maps of this segment (whose writer has been parked with
+    /// `lens` published), for the budget, which holds its own lock and clears
+    /// `slot` itself. `false` if someone holds the `data` lock right now.
+    fn park_for_eviction(&self, lens: ParkedLens) -> bool {
+        match self.data.try_lock() {
+            Some(mut slot) => {
+                slot.maps = None;
+                slot.parked = Some(lens);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops the maps of an active segment whose writer is parking itself
+    /// (with `lens` published) and frees its slot.
+    fn park_and_release(&self, lens: ParkedLens) {
+        let mut slot = self.data.lock();
+        slot.maps = None;
+        slot.parked = Some(lens);
+        self.budget.release(self);
+    }
+
+    /// Opens an active segment's writer with `open` (files and writable
+    /// maps), after taking a slot of the budget that the writer lock `cell`
+    /// can reclaim by parking it. Readers see the new maps from then on. The
+    /// data lock is held throughout, so the budget cannot take the slot back
+    /// before the maps are in place.
+    pub(crate) fn open_writer<T>(
+        self: &Arc<Self>,
+        cell: &Weak<WriterCell>,
+        open: impl FnOnce() -> Result<(T, Arc<SegmentData>)>,
+    ) -> Result<T> {
+        let mut slot = self.data.lock();
+        self.budget.admit(self, Some(cell.clone()));
+        match open() {
+            Ok((writers, data)) => {
+                slot.maps = Some(data);
+                slot.parked = None;
+                Ok(writers)
+            }
+            Err(e) => {
+                slot.maps = None;
+                self.budget.release(self);
+                Err(e)
+            }
+        }
+    }
+
+    /// Forgets the maps of a segment that was sealed while parked (its time
+    /// index gained its final entry), so the next reader maps the whole files.
+    fn reset_after_seal(&self) {
+        let mut slot = self.data.lock();
+        slot.maps = None;
+        slot.parked = None;
+        self.budget.release(self);
+    }
+
+    /// Drops the maps (under the data lock) and frees the slot.
+    fn unload(&self) {
+        let mut slot = self.data.lock();
+        slot.maps = None;
+        self.budget.release(self);
     }
 
     /// Whether the segment's files were removed.
@@ -130,20 +254,50 @@ impl Segment {
     /// The segment's maps, loading a sealed segment on first use (checking its
     /// indexes, rebuilding them from the log if they are missing or inconsistent).
     /// `None` if the segment was deleted.
-    pub(crate) fn load(&self, cfg: &PartitionConfig) -> Result<Option<Arc<SegmentData>>> {
+    ///
+    /// Loading takes a slot of the segment's [`OpenSegments`] first, which
+    /// may close the least recently used segment of any partition.
+    pub(crate) fn load(
+        self: &Arc<Self>,
+        cfg: &PartitionConfig,
+    ) -> Result<Option<Arc<SegmentData>>> {
         let mut slot = self.data.lock();
-        if let Some(d) = slot.as_ref() {
+        if let Some(d) = slot.maps.as_ref() {
+            self.touch();
             return Ok(Some(Arc::clone(d)));
         }
         if self.is_deleted() {
             return Ok(None);
         }
-        let data = Arc::new(self.load_sealed(cfg)?);
-        *slot = Some(Arc::clone(&data));
-        Ok(Some(data))
+        self.budget.admit(self, None);
+        match self.load_sealed(cfg, slot.parked) {
+            Ok(data) => {
+                let data = Arc::new(data);
+                slot.maps = Some(Arc::clone(&data));
+                Ok(Some(data))
+            }
+            Err(e) => {
+                self.budget.release(self);
+                Err(e)
+            }
+        }
     }
 
-    fn load_sealed(&self, cfg: &PartitionConfig) -> Result<SegmentData> {
+    /// Maps a sealed segment's files, or a parked active segment's published
+    /// prefixes (`parked`).
+    fn load_sealed(
+        &self,
+        cfg: &PartitionConfig,
+        parked: Option<ParkedLens>,
+    ) -> Result<SegmentData> {
+        if let Some([log, index, time]) = parked {
+            // The writer published these lengths and checked its indexes.
+            return Ok(SegmentData {
+                log: map_prefix(&self.paths.log, log)?,
+                index: map_prefix(&self.paths.index, index)?,
+                time: map_prefix(&self.paths.time, time)?,
+            });
+        }
         let log = map_read_only(&self.paths.log)?;
         let log_bytes = log.readable();
         // Missing or unreadable indexes are rebuilt like inconsistent ones.
@@ -173,7 +327,7 @@ impl Segment {
         if let Some(size) = self.size.get() {
             return Ok(*size);
         }
-        let size = match self.data.lock().as_ref() {
+        let size = match self.data.lock().maps.as_ref() {
             Some(d) => d.log.published() as u64,
             None => fs::metadata(&self.paths.log)
                 .map_err(|e| Error::io("stat", &self.paths.log, e))?
@@ -184,7 +338,10 @@ impl Segment {
 
     /// The largest record timestamp of this sealed segment (its time index
     /// ends with it); `None` if it holds no record.
-    pub(crate) fn max_timestamp(&self, cfg: &PartitionConfig) -> Result<Option<Timestamp>> {
+    pub(crate) fn max_timestamp(
+        self: &Arc<Self>,
+        cfg: &PartitionConfig,
+    ) -> Result<Option<Timestamp>> {
         let Some(data) = self.load(cfg)? else {
             return Ok(None);
         };
@@ -198,14 +355,14 @@ impl Segment {
     /// replacement and are left alone; readers holding its maps keep them.
     pub(crate) fn retire(&self) {
         self.deleted.store(true, Ordering::Release);
-        *self.data.lock() = None;
+        self.unload();
     }
 
     /// Marks the segment deleted and removes its files. Readers holding its maps
     /// keep valid memory (an unlinked file stays mapped until unmapped).
     pub(crate) fn delete(&self) -> Result<()> {
         self.deleted.store(true, Ordering::Release);
-        *self.data.lock() = None;
+        self.unload();
         fsutil::remove_if_exists(&self.paths.log)?;
         fsutil::remove_if_exists(&self.paths.index)?;
         fsutil::remove_if_exists(&self.paths.time)
@@ -351,6 +508,27 @@ pub(crate) fn header_at(log: &[u8], pos: usize) -> Result<Option<BatchHeader>, F
         });
     }
     Ok(Some(header))
+}
+
+/// Maps the first `len` bytes of the file at `path` read-only (the file is
+/// at least that long).
+fn map_prefix(path: &Path, len: usize) -> Result<Arc<SharedMap>> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let file_len = file
+        .metadata()
+        .map_err(|e| Error::io("stat", path, e))?
+        .len();
+    if (file_len as u128) < len as u128 {
+        return Err(Error::corrupt(
+            path,
+            file_len,
+            FormatError::Truncated {
+                needed: len as u64,
+                available: file_len,
+            },
+        ));
+    }
+    SharedMap::read_only(&file, len).map_err(|e| Error::io("mmap", path, e))
 }
 
 pub(crate) fn map_read_only(path: &Path) -> Result<Arc<SharedMap>> {

@@ -250,7 +250,7 @@ impl PartitionLog {
         all[i].base
     }
 
-    fn load_for_compaction(&self, seg: &Segment) -> Result<Arc<SegmentData>> {
+    fn load_for_compaction(&self, seg: &Arc<Segment>) -> Result<Arc<SegmentData>> {
         // Only maintenance removes sealed segments, and it is us.
         seg.load(&self.cfg())?
             .ok_or_else(|| Error::io("load", &seg.paths.log, std::io::ErrorKind::NotFound.into()))
@@ -333,7 +333,7 @@ impl PartitionLog {
             return Ok(stats);
         }
         let data = files.commit(file, self.cfg().index_interval_bytes)?;
-        let replacement = Segment::with_data(&self.dir, base, data);
+        let replacement = Segment::with_data(&self.dir, base, data, &self.cfg().open_segments);
         // Readers that copied the list before this keep the old segments (and
         // their maps); ones that look later find the replacement. An old
         // segment not yet loaded by its holder can no longer be: its reader
