@@ -171,6 +171,14 @@ impl MapWriter {
         self.allocated
     }
 
+    /// Whether `len` bytes past the current position are already backed by
+    /// the file, so that [`MapWriter::ensure`] has nothing to grow.
+    pub(crate) fn has_room(&self, len: usize) -> bool {
+        self.position
+            .checked_add(len)
+            .is_some_and(|end| end <= self.allocated)
+    }
+
     /// The map's capacity: no write may end beyond it.
     pub(crate) fn capacity(&self) -> usize {
         self.map.raw.len()

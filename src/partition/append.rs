@@ -86,12 +86,16 @@ impl PartitionLog {
                     // Encode straight into the map, as many records as fit
                     // in one batch and in what the segment has left.
                     let mut room = active.room_for_batch(max);
-                    if active.ensure(room).is_err() {
-                        // A nearly full disk: ask for exactly this batch's
-                        // bytes before reporting it full.
+                    if !active.has_room(room) {
+                        // The file must grow: ask for what these records
+                        // need, not for a whole `max`-byte batch, so a few
+                        // records appended to a new or reopened segment do
+                        // not allocate a megabyte each (which closing an
+                        // idle segment trims again). It is also the exact
+                        // request a nearly full disk can still grant.
                         room = record::plan_batch(rest, now, room).map_or(room, |p| p.size);
-                        active.ensure(room)?;
                     }
+                    active.ensure(room)?;
                     let base = active.next_offset;
                     let buf = active.reserved(room)?;
                     match record::encode_batch_fitting(buf, base, rest, now) {

@@ -352,6 +352,12 @@ impl ActiveSegment {
         }
     }
 
+    /// Whether `size` bytes of log past the end are already allocated (false
+    /// for a parked segment).
+    pub(crate) fn has_room(&self, size: usize) -> bool {
+        self.w().is_ok_and(|w| w.log.has_room(size))
+    }
+
     /// Makes sure `size` bytes of log past the end are allocated (the
     /// disk-full error surfaces here).
     pub(crate) fn ensure(&mut self, size: usize) -> Result<()> {
