@@ -71,7 +71,13 @@ impl Log {
         let mut report = MaintenanceReport::default();
         for topic in self.inner.all_topics() {
             if let Err(e) = self.inner.clean_topic(&topic, now, &mut report) {
-                first_err.get_or_insert(topic.map_err(e));
+                match topic.map_err(e) {
+                    // Deleted while its pass ran: nothing left to maintain.
+                    Error::UnknownTopic { .. } => {}
+                    e => {
+                        first_err.get_or_insert(e);
+                    }
+                }
             }
         }
         first_err.map_or(Ok(report), Err)
