@@ -101,8 +101,11 @@ fn maintenance_thread(run: &Run) {
     }
 }
 
+/// A record read back: offset, key, value.
+type Read = (u64, Option<Bytes>, Option<Bytes>);
+
 /// Every record of `topic` from each partition's start, in order.
-fn read_all(log: &Log, topic: &str) -> BTreeMap<u32, Vec<(u64, Option<Bytes>, Option<Bytes>)>> {
+fn read_all(log: &Log, topic: &str) -> BTreeMap<u32, Vec<Read>> {
     let name = TopicName::new(topic).unwrap();
     let ends: Vec<(TopicPartition, u64)> = log
         .describe_topic(topic)
