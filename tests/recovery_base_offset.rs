@@ -23,13 +23,12 @@ fn recovery_cuts_the_active_segment_at_a_damaged_base_offset() {
     assert_cut_at(&log, damaged_base);
 }
 
-// Known gap (docs/RELIABILITY.md, suite 4): after a clean close, the open
-// trusts the active segment past its last index entry, so a damaged
-// baseOffset there moves the log end and serves records at wrong offsets.
-// The fix (contiguity wherever a partition is not compacted) belongs with
-// the compaction work.
+// Regression (a known gap of docs/RELIABILITY.md suite 4 until fixed):
+// after a clean close, the open trusted the active segment past its last
+// index entry, so a damaged baseOffset there moved the log end and served
+// records at wrong offsets. A clean open whose end differs from the one the
+// clean close checkpointed now recovers instead.
 #[test]
-#[ignore = "known gap: a clean open trusts base offsets in the active segment"]
 fn a_clean_open_does_not_trust_a_damaged_base_offset() {
     let dir = tempfile::tempdir().unwrap();
     let active = closed_partition(dir.path(), 300);

@@ -218,9 +218,14 @@ impl PartitionLog {
         compact::swap::finish_interrupted(&dir, config.index_interval_bytes)?;
         let bases = recovery::list_segments(&dir)?;
         let clean = ckpt.is_some_and(|c| c.clean);
-        let opened = match clean {
-            true => recovery::open_clean(&dir, &config, &bases, &weak)?,
-            false => None,
+        // A clean close checkpoints its end as the recovery point. A clean
+        // open that finds another end (a damaged baseOffset past the last
+        // index entry, which the CRC does not cover, moves it) does not trust
+        // the files, and recovers instead, which cuts at the damage.
+        let opened = match (clean, ckpt) {
+            (true, Some(c)) => recovery::open_clean(&dir, &config, &bases, &weak)?
+                .filter(|o| o.active.next_offset == Offset(c.recovery_point)),
+            _ => None,
         };
         let opened = match opened {
             Some(o) => o,
