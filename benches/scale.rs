@@ -26,14 +26,13 @@ use moldau::{
 };
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
+#[path = "shared/scale.rs"]
+mod shared_scale;
+use shared_scale::smoke;
+
 const TOPICS: u32 = 100;
 const RECORDS_PER_PARTITION: u32 = 3;
 const VALUE_BYTES: usize = 100;
-
-fn smoke() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench")
-}
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
@@ -43,20 +42,6 @@ fn maps_under(dir: &Path) -> usize {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
     let dir = dir.to_string_lossy();
     maps.lines().filter(|l| l.contains(&*dir)).count()
-}
-
-/// `VmRSS` and `VmHWM` (peak) in MiB.
-fn rss_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 struct Row {
@@ -283,4 +268,10 @@ fn main() {
         "\nOpenSegments::default_max() under the raised limit: {}",
         OpenSegments::default_max()
     );
+}
+
+/// `VmRSS` and `VmHWM` (peak) in MiB.
+fn rss_mib() -> (f64, f64) {
+    let [rss, peak] = shared_scale::status_mib(["VmRSS:", "VmHWM:"]);
+    (rss, peak)
 }

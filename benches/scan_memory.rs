@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 
 use moldau::{ConsumerConfig, Log, LogConfig, ProducerConfig, Record, TopicName, TopicPartition};
 
+#[path = "shared/scale.rs"]
+mod shared_scale;
+use shared_scale::{smoke, topic};
+
 /// The system allocator, counting live and peak bytes.
 struct Counting;
 
@@ -61,34 +65,6 @@ static ALLOC: Counting = Counting;
 const TOPICS: u32 = 10;
 const VALUE_BYTES: usize = 1000;
 const MIB: u64 = 1 << 20;
-
-fn smoke() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench")
-}
-
-fn topic(t: u32) -> String {
-    format!("events-{t}")
-}
-
-/// `(VmRSS, VmHWM, RssAnon, RssFile)` in MiB.
-fn rss_mib() -> [f64; 4] {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    [
-        field("VmRSS:"),
-        field("VmHWM:"),
-        field("RssAnon:"),
-        field("RssFile:"),
-    ]
-}
 
 /// The log `benches/startup.rs` builds: about `bytes` in 10 topics.
 fn build(base: &Path, bytes: u64) -> PathBuf {
@@ -198,4 +174,9 @@ fn main() {
     if std::env::var_os("MOLDAU_SCALE_KEEP").is_none() {
         std::fs::remove_dir_all(&dir).expect("remove");
     }
+}
+
+/// `(VmRSS, VmHWM, RssAnon, RssFile)` in MiB.
+fn rss_mib() -> [f64; 4] {
+    shared_scale::status_mib(["VmRSS:", "VmHWM:", "RssAnon:", "RssFile:"])
 }

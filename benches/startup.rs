@@ -21,19 +21,14 @@ use std::time::{Duration, Instant};
 
 use moldau::{Log, LogConfig, ProducerConfig, Record};
 
+#[path = "shared/scale.rs"]
+mod shared_scale;
+use shared_scale::{smoke, topic};
+
 const TOPICS: u32 = 10;
 const VALUE_BYTES: usize = 1000;
 const BATCH: usize = 1000;
 const MIB: u64 = 1 << 20;
-
-fn smoke() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench")
-}
-
-fn topic(t: u32) -> String {
-    format!("events-{t}")
-}
 
 /// Appends about `bytes` of 1,000-byte records, spread evenly over the
 /// topics, in batches of 1,000.
