@@ -109,16 +109,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
         };
         match handle(&shared, body.freeze(), peer).await {
             Ok(Reply::Frame(frame)) => {
-                match tokio::time::timeout(limit, wr.write_all(&frame)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "write failed");
-                        break;
-                    }
-                    Err(_) => {
-                        tracing::warn!(%peer, ?limit, "the client did not take a response within the request timeout; closing the connection");
-                        break;
-                    }
+                if !sent(wr.write_all(&frame), limit, peer, "write").await {
+                    break;
                 }
             }
             Ok(Reply::Nothing) => {}
@@ -129,18 +121,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
         }
         // Pipelined requests already buffered are answered before flushing,
         // so one write carries many responses.
-        if rd.buffer().is_empty() {
-            match tokio::time::timeout(limit, wr.flush()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "flush failed");
-                    break;
-                }
-                Err(_) => {
-                    tracing::warn!(%peer, ?limit, "the client did not take a response within the request timeout; closing the connection");
-                    break;
-                }
-            }
+        if rd.buffer().is_empty() && !sent(wr.flush(), limit, peer, "flush").await {
+            break;
         }
     }
     // Bounded too: a client that reads nothing must not keep the task alive.
@@ -432,4 +414,26 @@ pub(crate) fn encode_frame<T: Encodable + HeaderVersion>(
         .map_err(|e| failed(&e))?;
     resp.encode(&mut buf, version).map_err(|e| failed(&e))?;
     Ok(buf.freeze())
+}
+
+/// Runs a write of responses (`what`: "write" or "flush") within `limit`;
+/// false, after logging why, if it failed or the client did not take the
+/// bytes in time (the connection is then closed).
+async fn sent(
+    write: impl std::future::Future<Output = std::io::Result<()>>,
+    limit: std::time::Duration,
+    peer: SocketAddr,
+    what: &str,
+) -> bool {
+    match tokio::time::timeout(limit, write).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "{what} failed");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(%peer, ?limit, "the client did not take a response within the request timeout; closing the connection");
+            false
+        }
+    }
 }
