@@ -214,58 +214,87 @@ impl Producer {
         if let Some(p) = partition {
             state.nth(p)?;
         }
-        let topic = &state.topic;
         let now = self.inner.log.inner.config.clock.now();
-        let max = topic.max_record_bytes();
-        let mut timestamps = Vec::with_capacity(records.len());
+        let max = state.topic.max_record_bytes();
         for r in &mut records {
-            timestamps.push(*r.timestamp.get_or_insert(now));
-            // Alone in a batch a record is at its smallest; if it fits so,
-            // `append` fits it into some batch.
-            if let Err(size) = record::plan_batch(std::slice::from_ref(r), now, max as usize) {
-                return Err(Error::RecordTooLarge {
-                    size: size as u64,
-                    max,
-                });
+            r.timestamp.get_or_insert(now);
+            check_fits_alone(r, max)?;
+        }
+        // One partition for the whole batch is the common case (a
+        // 1-partition topic, an explicit partition, or keyless records that
+        // stick): it appends straight from `records`, with no regrouping.
+        let one = match partition {
+            Some(p) => Ok(p),
+            None if state.parts.len() == 1 => Ok(PartitionId(0)),
+            None => {
+                let picks = records
+                    .iter()
+                    .map(|r| state.pick(r))
+                    .collect::<Result<Vec<_>>>()?;
+                match picks.first() {
+                    Some(&p) if picks.iter().all(|&q| q == p) => Ok(p),
+                    _ => Err(picks),
+                }
             }
+        };
+        match one {
+            Ok(p) => {
+                let mut out = Vec::with_capacity(records.len());
+                self.append_chunks(&state, p, &records, |r, offset| {
+                    out.push(state.metadata(p, offset, r));
+                })?;
+                Ok(out)
+            }
+            Err(picks) => self.send_grouped(&state, records, picks),
         }
-        let mut partitions = Vec::with_capacity(records.len());
-        for r in &records {
-            partitions.push(match partition {
-                Some(p) => p,
-                None => state.pick(r)?,
-            });
-        }
+    }
+
+    /// Appends records bound for several partitions: each partition's
+    /// records in input order, one partition after another.
+    fn send_grouped(
+        &self,
+        state: &TopicState,
+        records: Vec<Record>,
+        picks: Vec<PartitionId>,
+    ) -> Result<Vec<RecordMetadata>> {
         // Each partition's records with their input positions, in input order.
         let mut groups: BTreeMap<PartitionId, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
-        for (i, (r, p)) in records.into_iter().zip(&partitions).enumerate() {
+        for (i, (r, p)) in records.into_iter().zip(&picks).enumerate() {
             let (idx, recs) = groups.entry(*p).or_default();
             idx.push(i);
             recs.push(r);
         }
-        let mut offsets = vec![Offset(0); partitions.len()];
+        let mut out: Vec<Option<RecordMetadata>> = vec![None; picks.len()];
         for (p, (idx, recs)) in groups {
-            let part = state.nth(p)?;
-            let mut done = 0;
-            for chunk in Chunks::new(&recs, self.inner.limits.batch_size) {
-                let base = part.log.append(chunk).map_err(|e| topic.map_err(e))?;
-                for (k, &i) in idx[done..done + chunk.len()].iter().enumerate() {
-                    offsets[i] = base.plus(k as u64);
+            let mut idx = idx.into_iter();
+            self.append_chunks(state, p, &recs, |r, offset| {
+                if let Some(i) = idx.next() {
+                    out[i] = Some(state.metadata(p, offset, r));
                 }
-                done += chunk.len();
+            })?;
+        }
+        // Every input position belongs to exactly one group, filled above.
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Appends `records` to partition `p` in batches of at most the
+    /// producer's `batch_size`, calling `appended` with each record and its
+    /// offset, in order, once its batch is in the log.
+    fn append_chunks(
+        &self,
+        state: &TopicState,
+        p: PartitionId,
+        records: &[Record],
+        mut appended: impl FnMut(&Record, Offset),
+    ) -> Result<()> {
+        let part = state.nth(p)?;
+        for chunk in Chunks::new(records, self.inner.limits.batch_size) {
+            let base = part.log.append(chunk).map_err(|e| state.topic.map_err(e))?;
+            for (k, r) in chunk.iter().enumerate() {
+                appended(r, base.plus(k as u64));
             }
         }
-        Ok(partitions
-            .into_iter()
-            .zip(offsets)
-            .zip(timestamps)
-            .map(|((partition, offset), timestamp)| RecordMetadata {
-                topic: topic.name.clone(),
-                partition,
-                offset,
-                timestamp,
-            })
-            .collect())
+        Ok(())
     }
 
     /// fsyncs every partition of the topics this producer has sent to, so
@@ -338,6 +367,17 @@ impl TopicState {
         p.ok_or_else(|| self.unknown_partition(PartitionId(0)))
     }
 
+    /// What a send reports for `record`, stored at `offset` of `partition`
+    /// (its timestamp was stamped before the append).
+    fn metadata(&self, partition: PartitionId, offset: Offset, record: &Record) -> RecordMetadata {
+        RecordMetadata {
+            topic: self.topic.name.clone(),
+            partition,
+            offset,
+            timestamp: record.timestamp.unwrap_or_default(),
+        }
+    }
+
     /// Partition `p`, or [`Error::UnknownPartition`].
     fn nth(&self, p: PartitionId) -> Result<&Partition> {
         self.parts
@@ -352,6 +392,24 @@ impl TopicState {
             partition: p.0,
             partitions: u32::try_from(self.parts.len()).unwrap_or(u32::MAX),
         }
+    }
+}
+
+/// Refuses a record that alone makes a batch larger than `max` bytes (a
+/// record that fits a batch alone fits some batch of `append`). The
+/// estimate `approx_size` over-counts a lone record's framing, so only a
+/// record near the limit is planned exactly.
+fn check_fits_alone(r: &Record, max: u64) -> Result<()> {
+    let max_bytes = usize::try_from(max).unwrap_or(usize::MAX);
+    if record::RECORDS_OFFSET.saturating_add(approx_size(r)) <= max_bytes {
+        return Ok(());
+    }
+    match record::plan_batch(std::slice::from_ref(r), Timestamp(0), max_bytes) {
+        Ok(_) => Ok(()),
+        Err(size) => Err(Error::RecordTooLarge {
+            size: size as u64,
+            max,
+        }),
     }
 }
 
@@ -388,6 +446,27 @@ impl<'a> Iterator for Chunks<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quick_size_check_agrees_with_the_exact_plan() {
+        for len in [0usize, 1, 100, 127, 128, 1000, 16_383, 16_384, 70_000] {
+            let plain = Record::new(vec![0u8; len]).with_timestamp(Timestamp(5));
+            let keyed = plain.clone().with_key(vec![2u8; len / 2]);
+            let headed = keyed.clone().with_header("h", vec![1u8; 300]);
+            for r in [plain, keyed, headed] {
+                let exact = record::plan_batch(std::slice::from_ref(&r), Timestamp(0), usize::MAX)
+                    .unwrap()
+                    .size;
+                for max in [exact - 1, exact, exact + 1, exact + 40] {
+                    assert_eq!(
+                        check_fits_alone(&r, max as u64).is_ok(),
+                        exact <= max,
+                        "value {len} bytes, max {max}, exact {exact}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn chunks_respect_batch_size_and_take_at_least_one() {
