@@ -95,7 +95,9 @@ impl PartitionLog {
                         room = record::plan_batch(rest, now, room).map_or(room, |p| p.size);
                     }
                     let base = active.next_offset;
-                    let encoded = match payload_at_least(rest, DIRECT_WRITE_BYTES) {
+                    let large =
+                        room >= DIRECT_WRITE_BYTES && payload_at_least(rest, DIRECT_WRITE_BYTES);
+                    let encoded = match large {
                         // A large batch: encoded aside, then one pwrite.
                         true => active.write_encoded(room, |buf| {
                             record::encode_batch_fitting(buf, base, rest, now).map(|e| (e.size, e))
