@@ -29,7 +29,7 @@ const PARK_TRIM_BYTES: usize = 1 << 20;
 /// first, as its first touch through the map is. Smaller batches go into
 /// the map, with no system call. Chosen by measurement (BENCHMARKS.md,
 /// "Throughput against peers").
-pub(crate) const DIRECT_WRITE_BYTES: usize = 64 << 10;
+pub(crate) const DIRECT_WRITE_BYTES: usize = 128 << 10;
 /// A scratch buffer larger than this is freed after use rather than kept
 /// for the thread's next large batch.
 const SCRATCH_KEEP_BYTES: usize = 8 << 20;
