@@ -10,6 +10,11 @@ use crate::error::{Error, Result};
 use crate::segment::OpenSegments;
 
 /// When appended data is fsynced.
+///
+/// Under every policy but `Always`, a segment that rolls is fsynced by a
+/// background thread (as Kafka does), not by the append that rolled it; the
+/// recovery point moves once that fsync is done, and a failure poisons the
+/// partition (the next append, flush or close reports it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum FlushPolicy {
     /// fsync before `append` returns. Concurrent appenders share fsyncs (group
@@ -20,7 +25,8 @@ pub enum FlushPolicy {
     /// fsync when an append (or maintenance) finds the last fsync older than this.
     Interval(Duration),
     /// Never fsync on append; the operating system writes back dirty pages
-    /// (Kafka's default). Segments are still fsynced when they roll and on close.
+    /// (Kafka's default). Segments are still fsynced when they roll (in the
+    /// background) and on close.
     #[default]
     Never,
 }

@@ -6,6 +6,15 @@
 //! new length with a release store. Readers never see a byte that is still
 //! being written, and no byte a reader can see is ever written again.
 //!
+//! The writer fills the bytes past `published` either through the map
+//! ([`MapWriter::slice`]) or, for large writes, with positioned writes to the
+//! file ([`MapWriter::write_direct`]). A `MAP_SHARED` map and `pwrite` share
+//! the page cache, so once the write returns and the new length is published
+//! (release), a reader's acquire load and then a read through the map see
+//! the bytes. The positioned write skips what a first touch of a fresh page
+//! through the map costs: a fault in which the kernel zero-fills the page
+//! before the record is copied over it (see BENCHMARKS.md).
+//!
 //! The file behind a map is never truncated below `published` while the map
 //! lives: moldau replaces files (write new, rename) instead of shrinking them in
 //! place, and the data directory's lock keeps other moldau processes out.
@@ -262,6 +271,46 @@ impl MapWriter {
                     ),
                 )
             })
+    }
+
+    /// Writes `parts`, one after another, at the current position with
+    /// positioned writes to the file (`pwritev`, retried until complete)
+    /// instead of through the map, and does not advance (the caller then
+    /// calls [`MapWriter::advance`]). The range must be allocated
+    /// ([`MapWriter::ensure`]). From now on, growth of this file is not
+    /// pre-faulted: the pages a positioned write fills need no fault, and
+    /// populating them ahead would zero-fill them for nothing.
+    ///
+    /// Sound without `unsafe`: the bytes written lie at or beyond `published`,
+    /// which no reader slices, and this writer is unique, so no Rust
+    /// reference to them exists while the kernel writes them. A failed or
+    /// partial write leaves the position unchanged; the bytes it may have
+    /// written are past it, unpublished, and written again by the next write.
+    pub(crate) fn write_direct(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        let len = parts.iter().map(|p| p.len()).sum();
+        let end = self.end_of(len)?;
+        if end > self.allocated {
+            return Err(io::Error::other(format!(
+                "write of {len} bytes at {} runs past the allocated {} bytes",
+                self.position, self.allocated
+            )));
+        }
+        self.prefault = false;
+        let mut slices: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
+        let mut rest = &mut slices[..];
+        let mut at = self.position as u64;
+        while !rest.is_empty() {
+            match rustix::io::pwritev(&*self.file, rest, at) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    at += n as u64;
+                    io::IoSlice::advance_slices(&mut rest, n);
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Forgets unpublished writes past `position` (an append that failed half-way).

@@ -7,6 +7,10 @@
 //! rest of the new chunk (`MADV_POPULATE_WRITE`) while the appender writes at
 //! its front, so with a spare core that cost leaves the append path.
 //!
+//! A segment that takes positioned writes (large batches, see `mmap`) stops
+//! being pre-faulted: its pages need no fault, and populating them would
+//! zero-fill them for nothing.
+//!
 //! Advisory only: pre-faulting never changes a byte, and a failure (an old
 //! kernel, or a range trimmed off the file meanwhile) just leaves the faults to
 //! the appender.

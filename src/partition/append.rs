@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::PartitionLog;
 use crate::error::{Error, Result};
 use crate::record::{self, validate_batch, Record};
-use crate::segment::ActiveSegment;
+use crate::segment::{ActiveSegment, DIRECT_WRITE_BYTES};
 use crate::types::{Offset, Timestamp};
 
 /// Records written by [`PartitionLog::append_unsynced`], waiting for
@@ -18,7 +18,6 @@ use crate::types::{Offset, Timestamp};
 pub(crate) struct Unsynced {
     first: Offset,
     end: Offset,
-    rolled: bool,
     /// Whether `finish_append` will fsync (as the policy stood at the append).
     pub(crate) sync_due: bool,
 }
@@ -95,10 +94,21 @@ impl PartitionLog {
                         // request a nearly full disk can still grant.
                         room = record::plan_batch(rest, now, room).map_or(room, |p| p.size);
                     }
-                    active.ensure(room)?;
                     let base = active.next_offset;
-                    let buf = active.reserved(room)?;
-                    match record::encode_batch_fitting(buf, base, rest, now) {
+                    let large =
+                        room >= DIRECT_WRITE_BYTES && payload_at_least(rest, DIRECT_WRITE_BYTES);
+                    let encoded = match large {
+                        // A large batch: encoded aside, then one pwrite.
+                        true => active.write_encoded(room, |buf| {
+                            record::encode_batch_fitting(buf, base, rest, now).map(|e| (e.size, e))
+                        })?,
+                        false => {
+                            active.ensure(room)?;
+                            let buf = active.reserved(room)?;
+                            record::encode_batch_fitting(buf, base, rest, now)
+                        }
+                    };
+                    match encoded {
                         Ok(encoded) => {
                             let count = encoded.last_offset_delta as usize + 1;
                             let last = base.plus(count as u64 - 1);
@@ -140,9 +150,16 @@ impl PartitionLog {
             }
             let base = active.next_offset;
             let last = base.plus(header.last_offset_delta as u64);
-            let buf = active.reserve(batch.len())?;
-            buf.copy_from_slice(batch);
-            record::set_base_offset(buf, base);
+            if batch.len() >= DIRECT_WRITE_BYTES {
+                // The new baseOffset, then the producer's bytes as they are.
+                let mut head = [0; 8];
+                record::set_base_offset(&mut head, base);
+                active.write_parts(&[&head, &batch[head.len()..]])?;
+            } else {
+                let buf = active.reserve(batch.len())?;
+                buf.copy_from_slice(batch);
+                record::set_base_offset(buf, base);
+            }
             active.commit_batch(batch.len(), last, max_timestamp)?;
             Ok(base)
         })
@@ -181,7 +198,7 @@ impl PartitionLog {
     /// Applies the flush policy to an append made by
     /// [`PartitionLog::append_unsynced`]; returns its first offset.
     pub(crate) fn finish_append(&self, unsynced: Unsynced) -> Result<Offset> {
-        self.apply_flush_policy(unsynced.end, unsynced.rolled)?;
+        self.apply_flush_policy(unsynced.end, unsynced.sync_due)?;
         Ok(unsynced.first)
     }
 
@@ -204,7 +221,10 @@ impl PartitionLog {
             &mut dyn FnMut(&mut ActiveSegment) -> Result<()>,
         ) -> Result<Offset>,
     {
-        let (result, end, rolled) = {
+        // Reports of background fsyncs: a failure is reported by this
+        // append, before it writes anything.
+        self.take_sealed_syncs()?;
+        let (result, end, sync_due) = {
             let mut guard = self.writer.lock();
             self.check_usable()?;
             let Some(active) = guard.as_mut() else {
@@ -226,15 +246,20 @@ impl PartitionLog {
             active.publish();
             let end = active.next_offset;
             self.end.store(end.0, Ordering::Release);
-            (result, end, rolled)
+            let sync_due = self.flush_due(end);
+            if rolled && !sync_due {
+                // The sealed segments are fsynced in the background; an
+                // append that syncs anyway covers them itself.
+                self.queue_sealed_sync(active.segment.base);
+            }
+            (result, end, sync_due)
         };
         self.watchers.notify();
         let first = result?;
         Ok(Unsynced {
             first,
             end,
-            rolled,
-            sync_due: self.flush_due(end, rolled),
+            sync_due,
         })
     }
 
@@ -317,6 +342,16 @@ impl PartitionLog {
 /// The fewest bytes a record takes: length, attributes, timestamp delta,
 /// offset delta, key length, value length and header count, one byte each.
 const MIN_RECORD_BYTES: usize = 7;
+
+/// Whether the keys and values of `records` (from the first on) add up to
+/// at least `bytes`: a batch of them is large. Stops counting there.
+fn payload_at_least(records: &[Record], bytes: usize) -> bool {
+    let mut sum = 0;
+    records.iter().any(|r| {
+        sum += r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len());
+        sum >= bytes
+    })
+}
 
 /// Checks that every record fits a batch of `max` bytes; `Err` carries the
 /// size of the first one that does not.

@@ -81,6 +81,13 @@ impl Durability {
         self.state.lock().last_sync
     }
 
+    /// Raises the durable mark to `to`: a background fsync made the offsets
+    /// below it durable.
+    pub(crate) fn advance_to(&self, to: Offset) {
+        let mut s = self.state.lock();
+        s.flushed = s.flushed.max(to);
+    }
+
     /// Lowers the durable mark after a truncation below it.
     pub(crate) fn truncated_to(&self, end: Offset) {
         let mut s = self.state.lock();

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::sealed::Taken;
 use super::PartitionLog;
 use crate::config::FlushPolicy;
 use crate::error::{Error, Result};
@@ -14,26 +15,74 @@ use crate::segment::Segment;
 use crate::types::Offset;
 
 impl PartitionLog {
-    pub(super) fn apply_flush_policy(&self, end: Offset, rolled: bool) -> Result<()> {
-        if self.flush_due(end, rolled) {
+    /// Applies the flush policy to an append that ended at `end`, which
+    /// [`PartitionLog::flush_due`] found `due` (as the policy stood then).
+    pub(super) fn apply_flush_policy(&self, end: Offset, due: bool) -> Result<()> {
+        if due {
             self.sync_appended(end)?;
         }
         Ok(())
     }
 
-    /// Whether an append that ended at `end` (and `rolled` a segment) must
-    /// fsync before it returns.
-    pub(super) fn flush_due(&self, end: Offset, rolled: bool) -> bool {
-        let due = match self.cfg().flush {
+    /// Whether an append that ended at `end` must fsync before it returns.
+    /// A segment the append rolled is fsynced in the background (see
+    /// `sealed`) unless this says so; the foreground sync then covers it.
+    pub(super) fn flush_due(&self, end: Offset) -> bool {
+        match self.cfg().flush {
             FlushPolicy::Always => true,
             // Another appender's sync may already have covered past `end`.
             FlushPolicy::EveryRecords(n) => end.0.saturating_sub(self.durability.flushed().0) >= n,
             FlushPolicy::Interval(d) => self.interval_elapsed(d),
             FlushPolicy::Never => false,
+        }
+    }
+
+    /// Queues the segments sealed by rolls (the last one ending at `end`)
+    /// for the background fsync, with any older one not yet durable or
+    /// queued. Called under the writer lock, so jobs queue in offset order.
+    pub(super) fn queue_sealed_sync(&self, end: Offset) {
+        let from = self.sealed.queued_through(self.durability.flushed());
+        let segments: Vec<Arc<Segment>> = {
+            let segments = self.segments.read();
+            let sealed = segments.len().saturating_sub(1);
+            let first = super::segment_holding(&segments, from).min(sealed);
+            segments[first..sealed].to_vec()
         };
-        // A rolled segment is fsynced once, by the appender that rolled it
-        // (outside the writer lock), which also moves the recovery point.
-        due || rolled
+        self.sealed.queue(segments, end);
+    }
+
+    /// Takes what the background fsyncs of rolled segments reported: a
+    /// failure poisons the partition (as a failed foreground fsync does); a
+    /// success moves the flushed offset and the recovery point to the end of
+    /// the segment synced, unless the segment has been truncated or replaced
+    /// since (checked under the checkpoint lock, which a truncation takes
+    /// after changing the segment list, so it lowers the point after this).
+    pub(super) fn take_sealed_syncs(&self) -> Result<()> {
+        let synced = match self.sealed.take() {
+            Taken::Nothing => return Ok(()),
+            Taken::Failed(e) => return Err(self.poison_with(e)),
+            Taken::Synced(synced) => synced,
+        };
+        self.write_checkpoint(|c| {
+            // Held while the flushed offset moves, so a truncation cannot
+            // change the list (and lower the offset) in between.
+            let segments = self.segments.read();
+            let still_sealed = |seg: &Arc<Segment>, end: Offset| {
+                let i = segments.iter().position(|s| Arc::ptr_eq(s, seg));
+                !seg.is_deleted()
+                    && i.and_then(|i| segments.get(i + 1))
+                        .is_some_and(|next| next.base == end && !next.is_deleted())
+            };
+            let end = synced
+                .iter()
+                .filter(|(seg, end)| still_sealed(seg, *end))
+                .map(|(_, end)| *end)
+                .max();
+            if let Some(end) = end {
+                self.durability.advance_to(end);
+                c.recovery_point = c.recovery_point.max(end.0);
+            }
+        })
     }
 
     pub(super) fn interval_elapsed(&self, d: Duration) -> bool {
@@ -56,6 +105,7 @@ impl PartitionLog {
     /// Makes everything appended so far durable.
     pub fn flush(&self) -> Result<()> {
         self.check_usable()?;
+        self.take_sealed_syncs()?;
         self.sync_to(self.end_offset()).map(|_| ())
     }
 
@@ -92,6 +142,7 @@ impl PartitionLog {
     /// directory if a segment was created; returns the end offset covered.
     pub(super) fn sync_now(&self, from: Offset) -> Result<Offset> {
         self.check_poison()?;
+        self.take_sealed_syncs()?;
         let covered = self.end_offset();
         let (active_segment, active_file) = self.active_file.lock().clone();
         let pending: Vec<Arc<Segment>> = {

@@ -13,6 +13,7 @@ mod flush;
 mod read;
 mod recovery;
 mod retention;
+mod sealed;
 mod truncate;
 
 use std::fs::{self, File, OpenOptions};
@@ -147,6 +148,8 @@ pub struct PartitionLog {
     /// A segment file was created since the directory was last fsynced.
     dir_dirty: AtomicBool,
     durability: Durability,
+    /// Rolled segments waiting for their background fsync, and its reports.
+    sealed: Arc<sealed::SealedSyncs>,
     watchers: Arc<Watchers>,
     /// The first write or fsync failure; once set, writes are refused.
     poison: OnceLock<Arc<Error>>,
@@ -277,6 +280,7 @@ impl PartitionLog {
         checkpoint::write(&ckpt_path, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, &state)?;
         *writer = Some(opened.active);
         drop(writer);
+        let sealed = sealed::SealedSyncs::new(dir.clone(), recovery_point);
         Ok(PartitionLog {
             dir,
             writer: cell,
@@ -286,6 +290,7 @@ impl PartitionLog {
             active_file: Mutex::new(active_file),
             dir_dirty: AtomicBool::new(false),
             durability: Durability::new(recovery_point, now),
+            sealed,
             watchers: Arc::new(Watchers::default()),
             poison: OnceLock::new(),
             maintenance: Mutex::new(()),

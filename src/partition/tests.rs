@@ -103,7 +103,10 @@ fn unclean_reopen_validates_from_recovery_point() {
     for i in 0..200 {
         log.append(&[record(i, 100)]).unwrap();
     }
-    // Rolls fsync sealed segments and move the recovery point along.
+    // Rolls fsync sealed segments (in the background) and move the
+    // recovery point along (when the next call takes the reports).
+    assert!(log.sealed.wait_idle(Duration::from_secs(30)));
+    log.append(&[record(200, 100)]).unwrap();
     let rp = log.checkpoint.lock().recovery_point;
     assert!(rp > 0);
     log.crash();
@@ -112,7 +115,7 @@ fn unclean_reopen_validates_from_recovery_point() {
     let first = path.join(crate::segment::file_name(Offset(0), "log"));
     flip_byte(&first, 100);
     let log = PartitionLog::open(&path, small_config()).unwrap();
-    assert_eq!(log.end_offset(), Offset(200));
+    assert_eq!(log.end_offset(), Offset(201));
     let err = log
         .read(Offset(0), 1 << 20)
         .unwrap()
@@ -539,4 +542,100 @@ fn recovery_reads_from_the_index_entry_below_the_recovery_point() {
     std::fs::remove_file(path.join(crate::segment::file_name(Offset(0), "index"))).unwrap();
     let log = PartitionLog::open(&path, cfg).unwrap();
     assert_eq!(log.end_offset(), Offset(0));
+}
+
+/// Rolls under `FlushPolicy::Never` leave their fsync to the background
+/// worker; the recovery point moves only once a job's report is taken.
+#[test]
+fn rolled_segments_are_synced_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), roomy_config()).unwrap();
+    assert_eq!(log.cfg().flush, FlushPolicy::Never);
+    for i in 0..200 {
+        log.append(&[record(i, 100)]).unwrap();
+    }
+    let active_base = log.segments.read().last().unwrap().base;
+    assert!(active_base > Offset(0));
+    assert!(log.sealed.wait_idle(Duration::from_secs(30)));
+    // The next append takes the reports before it writes.
+    log.append(&[record(200, 100)]).unwrap();
+    assert_eq!(
+        Offset(log.checkpoint.lock().recovery_point),
+        active_base,
+        "the recovery point is the end of the last sealed segment"
+    );
+    assert_eq!(log.flushed_offset(), active_base);
+    log.close().unwrap();
+}
+
+/// A crash with several rolled segments not yet known durable (one append
+/// rolls many times; its start took the last reports): recovery validates
+/// every segment past the recovery point, cuts at damage in a later one, and
+/// keeps every record before it.
+#[test]
+fn crash_with_many_unsynced_rolls_recovers_a_gap_free_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p");
+    let log = PartitionLog::open(&path, small_config()).unwrap();
+    let records: Vec<Record> = (0..300).map(|i| record(i, 100)).collect();
+    log.append(&records).unwrap();
+    let bases: Vec<Offset> = log.segments.read().iter().map(|s| s.base).collect();
+    assert!(bases.len() >= 6, "{bases:?}");
+    assert_eq!(log.checkpoint.lock().recovery_point, 0);
+    log.crash();
+    // Damage the fourth segment's second batch: flip a byte of its CRC'd body.
+    let damaged = bases[3];
+    let seg = path.join(crate::segment::file_name(damaged, "log"));
+    let first_batch_len = {
+        let bytes = std::fs::read(&seg).unwrap();
+        u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as u64 + 12
+    };
+    flip_byte(&seg, first_batch_len + 70);
+    let log = PartitionLog::open(&path, small_config()).unwrap();
+    let end = log.end_offset();
+    assert!(
+        end > damaged && end < bases[4],
+        "end {end:?}, bases {bases:?}"
+    );
+    let read = values(&log, Offset(0));
+    assert_eq!(read.len() as u64, end.0, "a gap-free prefix");
+    for (i, (offset, value)) in read.iter().enumerate() {
+        assert_eq!(*offset, i as u64);
+        assert_eq!(*value, records[i].value.clone().unwrap().to_vec());
+    }
+    assert_eq!(log.segments.read().len(), 4, "later segments removed");
+    assert_eq!(log.append(&[record(999, 10)]).unwrap(), end);
+    log.close().unwrap();
+}
+
+/// A background fsync that fails poisons the partition: the next append
+/// reports it, naming the file.
+#[test]
+fn failed_background_fsync_poisons_the_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p");
+    let cfg = roomy_config();
+    let log = PartitionLog::open(&path, cfg.clone()).unwrap();
+    log.append(&[record(0, 100)]).unwrap();
+    // A job for a segment whose log file is a symlink loop: opening it for
+    // the fsync fails (ELOOP), as the worker would find a failing file.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let bad = crate::segment::Segment::unloaded(&elsewhere, Offset(0), &cfg.open_segments);
+    std::os::unix::fs::symlink(&*bad.paths.log, &*bad.paths.log).unwrap();
+    log.sealed.queue(vec![bad], Offset(1));
+    assert!(log.sealed.wait_idle(Duration::from_secs(30)));
+    let err = log.append(&[record(1, 100)]).unwrap_err();
+    assert!(
+        matches!(err, Error::Poisoned { ref cause, .. }
+            if matches!(**cause, Error::Io { op: "open", .. }) && cause.to_string().contains(".log")),
+        "{err}"
+    );
+    assert!(matches!(log.flush(), Err(Error::Poisoned { .. })));
+    assert_eq!(
+        values(&log, Offset(0)).len(),
+        1,
+        "nothing appended after the failure"
+    );
+    assert!(matches!(log.close(), Err(Error::Poisoned { .. })));
 }

@@ -23,6 +23,24 @@ const LOG_GROWTH_STEPS: (usize, usize) = (64 << 10, 64 << 20);
 /// A parked segment keeps a preallocated tail up to this long (trimmed when
 /// it is sealed); a longer one is trimmed when it parks.
 const PARK_TRIM_BYTES: usize = 1 << 20;
+/// Batches at least this large are written to the log file with one
+/// positioned write (`pwrite`) of a scratch buffer rather than encoded into
+/// the map: a fresh page written whole through `pwrite` is not zero-filled
+/// first, as its first touch through the map is. Smaller batches go into
+/// the map, with no system call. Chosen by measurement (BENCHMARKS.md,
+/// "Throughput against peers").
+pub(crate) const DIRECT_WRITE_BYTES: usize = 128 << 10;
+/// A scratch buffer larger than this is freed after use rather than kept
+/// for the thread's next large batch.
+const SCRATCH_KEEP_BYTES: usize = 8 << 20;
+
+thread_local! {
+    /// Where large batches are encoded before their positioned write; one
+    /// per appending thread (not per partition, which would cost a batch's
+    /// worth of memory for each of thousands of partitions).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Growth of index files: from 4 KiB, doubling, at most 1 MiB per `fallocate`.
 const INDEX_GROWTH_STEPS: (usize, usize) = (4 << 10, 1 << 20);
 
@@ -386,6 +404,47 @@ impl ActiveSegment {
             .log
             .slice(size)
             .map_err(|e| Error::io("fallocate", &path, e))
+    }
+
+    /// Encodes a batch with `encode` into a scratch buffer of `room` bytes
+    /// and writes the `size` bytes it reports (with its result `T`) to the
+    /// log with one positioned write, at the end; the caller then calls
+    /// [`commit_batch`](Self::commit_batch). For batches of
+    /// [`DIRECT_WRITE_BYTES`] or more. An `Err` from `encode` is returned
+    /// inside `Ok`, with nothing written.
+    pub(crate) fn write_encoded<T, E>(
+        &mut self,
+        room: usize,
+        encode: impl FnOnce(&mut [u8]) -> std::result::Result<(usize, T), E>,
+    ) -> Result<std::result::Result<T, E>> {
+        self.ensure(room)?;
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            if scratch.len() < room {
+                scratch.resize(room, 0);
+            }
+            let result = match encode(&mut scratch[..room]) {
+                Ok((size, encoded)) => self.write_parts(&[&scratch[..size]]).map(|()| Ok(encoded)),
+                Err(e) => Ok(Err(e)),
+            };
+            if scratch.len() > SCRATCH_KEEP_BYTES {
+                *scratch = Vec::new();
+            }
+            result
+        })
+    }
+
+    /// Writes `parts` (one batch, in pieces) past the end of the log with
+    /// one positioned write; the caller then calls
+    /// [`commit_batch`](Self::commit_batch).
+    pub(crate) fn write_parts(&mut self, parts: &[&[u8]]) -> Result<()> {
+        let size = parts.iter().map(|p| p.len()).sum();
+        self.ensure(size)?;
+        let path = Arc::clone(&self.segment.paths.log);
+        self.w_mut()?
+            .log
+            .write_direct(parts)
+            .map_err(|e| Error::io("write", &path, e))
     }
 
     /// Accounts for the batch just written into the reserved bytes: indexes it

@@ -23,7 +23,7 @@ use crate::mmap::SharedMap;
 use crate::record::BatchHeader;
 use crate::types::{Offset, Timestamp};
 
-pub(crate) use active::ActiveSegment;
+pub(crate) use active::{ActiveSegment, DIRECT_WRITE_BYTES};
 pub use budget::OpenSegments;
 pub(crate) use budget::WriterCell;
 use budget::NO_SLOT;
