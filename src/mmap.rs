@@ -313,6 +313,13 @@ impl MapWriter {
         Ok(())
     }
 
+    /// Replaces the file written by [`write_direct`](Self::write_direct)
+    /// (tests: a descriptor that fails every write).
+    #[cfg(test)]
+    pub(crate) fn swap_file(&mut self, file: Arc<File>) -> Arc<File> {
+        std::mem::replace(&mut self.file, file)
+    }
+
     /// Forgets unpublished writes past `position` (an append that failed half-way).
     pub(crate) fn rewind(&mut self, position: usize) {
         self.position = position.clamp(self.map.published(), self.position);

@@ -97,13 +97,17 @@ impl PartitionLog {
                     let base = active.next_offset;
                     let large =
                         room >= DIRECT_WRITE_BYTES && payload_at_least(rest, DIRECT_WRITE_BYTES);
+                    // Disk full surfaces here, before anything is written.
+                    active.ensure(room)?;
                     let encoded = match large {
                         // A large batch: encoded aside, then one pwrite.
-                        true => active.write_encoded(room, |buf| {
-                            record::encode_batch_fitting(buf, base, rest, now).map(|e| (e.size, e))
-                        })?,
+                        true => active
+                            .write_encoded(room, |buf| {
+                                record::encode_batch_fitting(buf, base, rest, now)
+                                    .map(|e| (e.size, e))
+                            })
+                            .map_err(|e| self.poison_with(e))?,
                         false => {
-                            active.ensure(room)?;
                             let buf = active.reserved(room)?;
                             record::encode_batch_fitting(buf, base, rest, now)
                         }
@@ -154,7 +158,10 @@ impl PartitionLog {
                 // The new baseOffset, then the producer's bytes as they are.
                 let mut head = [0; 8];
                 record::set_base_offset(&mut head, base);
-                active.write_parts(&[&head, &batch[head.len()..]])?;
+                active.ensure(batch.len())?;
+                active
+                    .write_parts(&[&head, &batch[head.len()..]])
+                    .map_err(|e| self.poison_with(e))?;
             } else {
                 let buf = active.reserve(batch.len())?;
                 buf.copy_from_slice(batch);

@@ -608,6 +608,55 @@ fn crash_with_many_unsynced_rolls_recovers_a_gap_free_prefix() {
     log.close().unwrap();
 }
 
+/// A positioned write (a batch of `DIRECT_WRITE_BYTES` or more) that fails
+/// poisons the partition, as a failed fsync does: the bytes past the end
+/// are in an unknown state.
+#[test]
+fn failed_large_write_poisons_the_partition() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = PartitionConfig {
+        segment_bytes: 4 << 20,
+        max_record_bytes: 1 << 20,
+        ..roomy_config()
+    };
+    let log = PartitionLog::open(dir.path(), cfg).unwrap();
+    let large: Vec<Record> = (0..200).map(|i| record(i, 1024)).collect();
+    log.append(&large).unwrap();
+    // An O_PATH descriptor makes the next pwritev fail for real (EBADF).
+    let good = {
+        let mut writer = log.writer.lock();
+        let active = writer.as_mut().unwrap();
+        // Allocated now, so the append's growth check has nothing to do.
+        active.ensure(1 << 20).unwrap();
+        let bad = OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::PATH.bits() as i32)
+            .open(&*active.segment.paths.log)
+            .unwrap();
+        active.swap_log_file(Arc::new(bad)).unwrap()
+    };
+    let err = log.append(&large).unwrap_err();
+    assert!(
+        matches!(err, Error::Poisoned { ref cause, .. } if matches!(**cause, Error::Io { op: "write", .. })),
+        "{err}"
+    );
+    // Small appends (through the map) are refused too, and nothing of the
+    // failed batch is readable.
+    assert!(matches!(
+        log.append(&[record(0, 10)]),
+        Err(Error::Poisoned { .. })
+    ));
+    assert_eq!(values(&log, Offset(0)).len(), 200);
+    log.writer
+        .lock()
+        .as_mut()
+        .unwrap()
+        .swap_log_file(good)
+        .unwrap();
+    assert!(matches!(log.close(), Err(Error::Poisoned { .. })));
+}
+
 /// A background fsync that fails poisons the partition: the next append
 /// reports it, naming the file.
 #[test]

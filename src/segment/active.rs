@@ -411,13 +411,14 @@ impl ActiveSegment {
     /// log with one positioned write, at the end; the caller then calls
     /// [`commit_batch`](Self::commit_batch). For batches of
     /// [`DIRECT_WRITE_BYTES`] or more. An `Err` from `encode` is returned
-    /// inside `Ok`, with nothing written.
+    /// inside `Ok`, with nothing written. [`ensure`](Self::ensure) must have
+    /// allocated `room` bytes: an `Err` here is a failed write (the caller
+    /// poisons the partition), never a full disk.
     pub(crate) fn write_encoded<T, E>(
         &mut self,
         room: usize,
         encode: impl FnOnce(&mut [u8]) -> std::result::Result<(usize, T), E>,
     ) -> Result<std::result::Result<T, E>> {
-        self.ensure(room)?;
         SCRATCH.with(|cell| {
             let mut scratch = cell.borrow_mut();
             if scratch.len() < room {
@@ -436,15 +437,20 @@ impl ActiveSegment {
 
     /// Writes `parts` (one batch, in pieces) past the end of the log with
     /// one positioned write; the caller then calls
-    /// [`commit_batch`](Self::commit_batch).
+    /// [`commit_batch`](Self::commit_batch). [`ensure`](Self::ensure) must
+    /// have allocated the bytes (see [`write_encoded`](Self::write_encoded)).
     pub(crate) fn write_parts(&mut self, parts: &[&[u8]]) -> Result<()> {
-        let size = parts.iter().map(|p| p.len()).sum();
-        self.ensure(size)?;
         let path = Arc::clone(&self.segment.paths.log);
         self.w_mut()?
             .log
             .write_direct(parts)
             .map_err(|e| Error::io("write", &path, e))
+    }
+
+    /// Replaces the log file the positioned writes go to (tests).
+    #[cfg(test)]
+    pub(crate) fn swap_log_file(&mut self, file: Arc<File>) -> Result<Arc<File>> {
+        Ok(self.w_mut()?.log.swap_file(file))
     }
 
     /// Accounts for the batch just written into the reserved bytes: indexes it
