@@ -165,6 +165,15 @@ fn run(dir: &Path, partitions: u32, nofile: u64, max_open: usize) -> Vec<Row> {
     let t = Instant::now();
     let log = Log::open(dir, config).expect("reopen");
     rows.push(row("reopen (clean)", t.elapsed(), Some(total), dir));
+    // The close was clean: no partition may have run recovery.
+    for t in 0..TOPICS {
+        let d = log.describe_topic(topic(t)).expect("describe");
+        assert!(
+            d.partitions.iter().all(|p| !p.recovered),
+            "{} recovered",
+            d.name
+        );
+    }
     let t = Instant::now();
     let mut checkpoint_bytes = 0;
     for e in std::fs::read_dir(dir).expect("list") {

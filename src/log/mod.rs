@@ -455,6 +455,28 @@ impl Log {
     }
 }
 
+impl Log {
+    /// Simulates a crash for tests: stops the maintenance thread and drops
+    /// the handle without closing any partition (no flush, no checkpoint,
+    /// no clean-shutdown marker); the directory lock is released.
+    #[cfg(test)]
+    pub(crate) fn crash(self) {
+        let inner = &self.inner;
+        let _catalog = inner.catalog.lock();
+        inner.closed.store(true, Ordering::Release);
+        inner.stop.ring();
+        if let Some(handle) = inner.maintenance.lock().take() {
+            let _ = handle.join();
+        }
+        for topic in inner.all_topics() {
+            for p in topic.partitions().iter() {
+                p.log.crash_in_place();
+            }
+        }
+        *inner.lock.lock() = None;
+    }
+}
+
 impl Inner {
     pub(crate) fn topic(&self, name: &TopicName) -> Result<Arc<Topic>> {
         self.check_open()?;

@@ -66,7 +66,9 @@ struct PartitionCheckpoint {
     log_start: u64,
     /// Offsets below this were fsynced.
     recovery_point: u64,
-    /// Written `true` only by a clean close, `false` as soon as the log opens.
+    /// Written `true` only by a clean close, `false` by every other write. A
+    /// standalone open writes `false` at once; a partition of a `Log` is
+    /// trusted only with the log's clean-shutdown marker (`log::shutdown`).
     clean: bool,
     /// Compaction's progress: offsets below this were compacted (Kafka's
     /// cleaner offset checkpoint); the log from here on is dirty.
@@ -599,8 +601,15 @@ impl PartitionLog {
     /// Simulates a crash for tests: drops the handle without the clean close.
     #[cfg(test)]
     pub(crate) fn crash(self) {
-        self.closed.store(true, Ordering::Release);
+        self.crash_in_place();
         drop(self);
+    }
+
+    /// Simulates a crash for tests of a handle others share (a partition of
+    /// a `Log`): marks it closed, so that dropping it closes nothing.
+    #[cfg(test)]
+    pub(crate) fn crash_in_place(&self) {
+        self.closed.store(true, Ordering::Release);
     }
 }
 
