@@ -8,7 +8,9 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use common::workload::report;
 use moldau::{
@@ -96,14 +98,30 @@ type Acked = BTreeMap<(String, u32), BTreeMap<u64, String>>;
 /// Runs the child in `mode` on `dir`, kills it after `kill_after` acks, and
 /// returns the records it acknowledged and whether it printed `closed`.
 fn run_child(dir: &Path, mode: &str, kill_after: usize) -> (Acked, bool) {
+    run_child_with(dir, mode, kill_after, Duration::ZERO)
+}
+
+/// [`run_child`], with the kill `delay` after the last ack it waits for
+/// (to land at different points of the work that follows it).
+fn run_child_with(dir: &Path, mode: &str, kill_after: usize, delay: Duration) -> (Acked, bool) {
     let mut child = common::spawn_child_with(&[
         (CHILD_DIR, dir.as_os_str()),
         (CHILD_MODE, std::ffi::OsStr::new(mode)),
     ]);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut acked = Acked::new();
-    let mut closed = false;
-    common::kill_after_acks(&mut child, kill_after, |line| {
-        let words: Vec<&str> = line.split(' ').collect();
+    let (mut closed, mut seen, mut killed) = (false, 0, false);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        // A line the kill cut short was not acknowledged.
+        let Some(whole) = line.strip_suffix('\n') else {
+            break;
+        };
+        let words: Vec<&str> = whole.split(' ').collect();
         match words[..] {
             ["ack", "closed"] => closed = true,
             ["ack", topic, p, offset, value] => {
@@ -114,7 +132,21 @@ fn run_child(dir: &Path, mode: &str, kill_after: usize) -> (Acked, bool) {
             }
             _ => {}
         }
-    });
+        if words.first() == Some(&"ack") {
+            seen += 1;
+            if seen == kill_after {
+                // A deliberate delay that moves the kill, not a wait for state.
+                let until = Instant::now() + delay;
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                child.kill().unwrap();
+                killed = true;
+            }
+        }
+    }
+    assert!(killed, "the child exited before it was killed");
+    child.wait().unwrap();
     (acked, closed)
 }
 
@@ -248,11 +280,14 @@ fn a_finished_close_makes_the_next_open_skip_recovery() {
 #[test]
 fn a_kill_during_close_recovers_every_partition_unless_the_close_finished() {
     let (mut clean, mut unclean) = (0, 0);
-    for trial in 0..8 {
+    for trial in 0..12u32 {
         let dir = tempfile::tempdir().unwrap();
         let mut acked = prepare(dir.path());
-        // Killed as soon as it says it is closing: somewhere in the close.
-        let (more, closed) = run_child(dir.path(), "close", 51);
+        // Killed 0 to 11 ms after it says it is closing: at different
+        // points of the close (some checkpoints rewritten, some not), or
+        // after it.
+        let delay = Duration::from_millis(u64::from(trial));
+        let (more, closed) = run_child_with(dir.path(), "close", 51, delay);
         merge(&mut acked, more);
         let marker = dir.path().join(MARKER).exists();
         assert!(!closed || marker, "trial {trial}: closed without a marker");
