@@ -1,7 +1,7 @@
 //! Many partitions: 10,000 partitions across 100 topics, a few records each,
 //! under an open-file limit of 1,024.
 //!
-//! Reports, for each phase (create, append rounds, reopen, read back), the
+//! Reports, for each phase (create, append rounds, close, reopen, read back), the
 //! time, the file descriptors and memory maps held, and the process's RSS,
 //! with the baselines measured in the same run:
 //! - appends spread one record at a time over every partition, against the
@@ -157,12 +157,23 @@ fn run(dir: &Path, partitions: u32, nofile: u64, max_open: usize) -> Vec<Row> {
     ));
     drop(producer);
     let evictions = log.open_segments().evictions();
+    let t = Instant::now();
     log.close().expect("close");
+    rows.push(row("close (clean)", t.elapsed(), Some(total), dir));
     drop(log);
 
     let t = Instant::now();
     let log = Log::open(dir, config).expect("reopen");
     rows.push(row("reopen (clean)", t.elapsed(), Some(total), dir));
+    // The close was clean: no partition may have run recovery.
+    for t in 0..TOPICS {
+        let d = log.describe_topic(topic(t)).expect("describe");
+        assert!(
+            d.partitions.iter().all(|p| !p.recovered),
+            "{} recovered",
+            d.name
+        );
+    }
     let t = Instant::now();
     let mut checkpoint_bytes = 0;
     for e in std::fs::read_dir(dir).expect("list") {

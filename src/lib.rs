@@ -65,9 +65,10 @@
 //!
 //! - `log`: [`Log`], one data directory: the topic catalog (`topics`),
 //!   [`LogConfig`] and [`TopicConfig`] (with `kafka_config`, Kafka's topic
-//!   config names mapped onto it), the directory lock, and `maintenance`
-//!   (the thread and [`Log::run_maintenance`]: retention, compaction,
-//!   interval flushes).
+//!   config names mapped onto it), the directory lock, `shutdown` (the
+//!   clean-shutdown marker that lets an open skip recovery), and
+//!   `maintenance` (the thread and [`Log::run_maintenance`]: retention,
+//!   compaction, interval flushes).
 //! - `producer`: [`Producer`] (made by [`Log::producer`]) with
 //!   [`ProducerConfig`] and [`RecordMetadata`]; `partitioner` ([`murmur2`] and
 //!   [`partition_for_key`], as Kafka's Java client, and sticky partitions for

@@ -6,6 +6,7 @@ mod config;
 mod kafka_config;
 mod maintenance;
 mod offsets;
+mod shutdown;
 mod topics;
 
 #[cfg(feature = "fuzzing")]
@@ -115,6 +116,10 @@ pub struct PartitionDescription {
     /// For a compacted topic: what the last compaction pass since the log
     /// opened did (bytes reclaimed, records removed), if one ran.
     pub last_compaction: Option<CompactionOutcome>,
+    /// Whether opening the log ran recovery on this partition (after a
+    /// crash, or a close that did not finish) instead of trusting its clean
+    /// checkpoint; see [`PartitionStats::recovered`](crate::PartitionStats::recovered).
+    pub recovered: bool,
 }
 
 impl Log {
@@ -128,6 +133,8 @@ impl Log {
         let dir = dir.as_ref().to_path_buf();
         partition::create_dir(&dir)?;
         let lock = partition::lock_dir(&dir)?;
+        // Taken (and removed) before anything can change a partition.
+        let clean = shutdown::take(&dir)?;
         let mut catalog = Catalog::read(&dir)?;
         topics::finish_deletions(&dir, &mut catalog)?;
         // The offsets topic's config follows the log's, whatever it was.
@@ -147,7 +154,7 @@ impl Log {
         let open_segments = OpenSegments::new(config.max_open_segments);
         let mut open = HashMap::new();
         for entry in &catalog.topics {
-            let parts = open_partitions(&dir, &config, &open_segments, entry, 0)?;
+            let parts = open_partitions(&dir, &config, &open_segments, entry, 0, clean)?;
             open.insert(entry.name.clone(), Arc::new(Topic::new(entry, parts)));
         }
         // Present: the catalog always lists the offsets topic (added above).
@@ -219,17 +226,23 @@ impl Log {
         // A deletion that failed midway must not leave old data under the new topic.
         topics::finish_deletions(&inner.dir, &mut catalog)?;
         let entry = catalog.add(&inner.dir, name.clone(), partitions, config)?;
-        let parts =
-            match open_partitions(&inner.dir, &inner.config, &inner.open_segments, &entry, 0) {
-                Ok(p) => p,
-                Err(e) => {
-                    // Undo: the topic never existed.
-                    catalog.topics.retain(|t| t.name != name);
-                    catalog.write(&inner.dir)?;
-                    topics::remove_partitions(&inner.dir, &name, 0..partitions)?;
-                    return Err(e);
-                }
-            };
+        let parts = match open_partitions(
+            &inner.dir,
+            &inner.config,
+            &inner.open_segments,
+            &entry,
+            0,
+            false,
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                // Undo: the topic never existed.
+                catalog.topics.retain(|t| t.name != name);
+                catalog.write(&inner.dir)?;
+                topics::remove_partitions(&inner.dir, &name, 0..partitions)?;
+                return Err(e);
+            }
+        };
         let topic = Arc::new(Topic::new(&entry, parts));
         inner.topics.write().insert(name.clone(), topic);
         // Groups subscribed to the name before it existed start consuming.
@@ -306,6 +319,7 @@ impl Log {
             &inner.open_segments,
             &entry,
             current,
+            false,
         )?;
         topic.add_partitions(more);
         inner.groups.topic_changed(&name, Some(total));
@@ -383,6 +397,7 @@ impl Log {
                 segments: stats.segment_count,
                 dirty_ratio,
                 last_compaction: stats.last_compaction,
+                recovered: stats.recovered,
             });
         }
         Ok(TopicDescription {
@@ -437,6 +452,28 @@ impl Log {
     /// The open topic `name`.
     pub(crate) fn topic(&self, name: &TopicName) -> Result<Arc<Topic>> {
         self.inner.topic(name)
+    }
+}
+
+impl Log {
+    /// Simulates a crash for tests: stops the maintenance thread and drops
+    /// the handle without closing any partition (no flush, no checkpoint,
+    /// no clean-shutdown marker); the directory lock is released.
+    #[cfg(test)]
+    pub(crate) fn crash(self) {
+        let inner = &self.inner;
+        let _catalog = inner.catalog.lock();
+        inner.closed.store(true, Ordering::Release);
+        inner.stop.ring();
+        if let Some(handle) = inner.maintenance.lock().take() {
+            let _ = handle.join();
+        }
+        for topic in inner.all_topics() {
+            for p in topic.partitions().iter() {
+                p.log.crash_in_place();
+            }
+        }
+        *inner.lock.lock() = None;
     }
 }
 
@@ -498,16 +535,17 @@ impl Inner {
             }
         }
         self.groups.close();
-        let mut first_err = None;
-        for topic in self.all_topics() {
-            for p in topic.partitions().iter() {
-                if let Err(e) = p.log.close() {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
+        let partitions: Vec<Arc<Partition>> = self
+            .all_topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().cloned().collect::<Vec<_>>())
+            .collect();
+        let closed = partitions.len() as u64;
+        // Every clean checkpoint is durable: only now is the close clean.
+        // After a failure there is no marker, and every partition recovers.
+        let result = close_all(&partitions).and_then(|()| shutdown::write(&self.dir, closed));
         *self.lock.lock() = None;
-        first_err.map_or(Ok(()), Err)
+        result
     }
 }
 
@@ -516,6 +554,46 @@ impl Drop for Inner {
         // Errors here have no caller to go to; `Log::close` reports them.
         let _ = self.close();
     }
+}
+
+/// Threads that close partitions at once. A partition's close waits on its
+/// fsyncs; the file system commits concurrent fsyncs together (one journal
+/// commit for many on ext4), so closing many partitions side by side costs
+/// a fraction of closing them one after another (see BENCHMARKS.md, "Many
+/// partitions").
+const CLOSE_THREADS: usize = 16;
+
+/// Closes every partition in `parts` (each flushes and writes its clean
+/// checkpoint durably), on up to [`CLOSE_THREADS`] threads; every one is
+/// closed even after a failure, and the first failure is returned.
+fn close_all(parts: &[Arc<Partition>]) -> Result<()> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let first_err: Mutex<Option<Error>> = Mutex::new(None);
+    let work = || {
+        while let Some(p) = parts.get(next.fetch_add(1, Ordering::Relaxed)) {
+            if let Err(e) = p.log.close() {
+                first_err.lock().get_or_insert(e);
+            }
+        }
+    };
+    let threads = CLOSE_THREADS.min(parts.len());
+    match threads {
+        0 | 1 => work(),
+        n => std::thread::scope(|s| {
+            for _ in 1..n {
+                // A thread the system refuses only leaves more to the others.
+                if std::thread::Builder::new()
+                    .name("moldau-close".into())
+                    .spawn_scoped(s, work)
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            work();
+        }),
+    }
+    first_err.into_inner().map_or(Ok(()), Err)
 }
 
 /// Validates a topic name given by a user for an admin operation; the
@@ -541,26 +619,44 @@ fn check_partition_count(n: u32) -> Result<()> {
     Ok(())
 }
 
-/// Opens partitions `from..entry.partitions` of a topic, creating their directories.
+/// Opens partitions `from..entry.partitions` of a topic, creating their
+/// directories; `log_clean`: the log found its clean-shutdown marker.
+///
+/// New directories are made durable with one fsync of the data directory
+/// for all of them; the segment files created in each are fsynced into it
+/// by the partition's first sync (see `PartitionLog::open_in_log`). A crash
+/// before that loses nothing: the catalog names the partitions, and the
+/// next open creates whatever is missing.
 fn open_partitions(
     dir: &Path,
     config: &LogConfig,
     open_segments: &OpenSegments,
     entry: &CatalogEntry,
     from: u32,
+    log_clean: bool,
 ) -> Result<Vec<Arc<Partition>>> {
     let pconfig = entry
         .config
         .partition_config(Arc::clone(&config.clock), open_segments);
-    (from..entry.partitions)
+    let mut created = false;
+    let parts = (from..entry.partitions)
         .map(|p| {
             let tp = TopicPartition::new(entry.name.clone(), p);
-            let log = PartitionLog::open_in_log(topics::partition_dir(dir, &tp), pconfig.clone())?;
+            let (log, new_dir) = PartitionLog::open_in_log(
+                topics::partition_dir(dir, &tp),
+                pconfig.clone(),
+                log_clean,
+            )?;
+            created |= new_dir;
             Ok(Arc::new(Partition {
                 tp,
                 log,
                 combiner: Combiner::default(),
             }))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    if created {
+        crate::fsutil::sync_dir(dir)?;
+    }
+    Ok(parts)
 }

@@ -48,6 +48,18 @@ const CHECKPOINT_VERSION: u32 = 2;
 /// Name of the lock file held while a partition is open.
 const LOCK_FILE: &str = ".lock";
 
+/// How a partition is opened: on its own, or as part of a `Log`.
+#[derive(Debug, Clone, Copy)]
+enum OpenMode {
+    /// `PartitionLog::open`: the checkpoint's `clean` flag alone says whether
+    /// the last close was clean, so the open rewrites it (`false`) durably
+    /// before any append.
+    Standalone,
+    /// A partition of a `Log`: clean only if the log's clean-shutdown marker
+    /// was present too (`log_clean`), and nothing is written at open.
+    InLog { log_clean: bool },
+}
+
 /// What survives a restart besides the segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct PartitionCheckpoint {
@@ -55,7 +67,9 @@ struct PartitionCheckpoint {
     log_start: u64,
     /// Offsets below this were fsynced.
     recovery_point: u64,
-    /// Written `true` only by a clean close, `false` as soon as the log opens.
+    /// Written `true` only by a clean close, `false` by every other write. A
+    /// standalone open writes `false` at once; a partition of a `Log` is
+    /// trusted only with the log's clean-shutdown marker (`log::shutdown`).
     clean: bool,
     /// Compaction's progress: offsets below this were compacted (Kafka's
     /// cleaner offset checkpoint); the log from here on is dirty.
@@ -96,6 +110,10 @@ pub struct PartitionStats {
     pub clean_offset: Offset,
     /// What the last compaction pass did, if one ran since the log opened.
     pub last_compaction: Option<CompactionOutcome>,
+    /// Whether opening the log ran recovery (validated the tail written
+    /// since the last recovery point) rather than trusting a clean close.
+    /// `false` for a new, empty partition.
+    pub recovered: bool,
 }
 
 /// One partition's log: append-only segment files of Kafka record batches at
@@ -147,6 +165,9 @@ pub struct PartitionLog {
     active_file: Mutex<(Arc<Segment>, Weak<File>)>,
     /// A segment file was created since the directory was last fsynced.
     dir_dirty: AtomicBool,
+    /// Whether the open ran recovery over existing segments (an unclean
+    /// stop, or a clean one whose files did not match the checkpoint).
+    recovered: bool,
     durability: Durability,
     /// Rolled segments waiting for their background fsync, and its reports.
     sealed: Arc<sealed::SealedSyncs>,
@@ -189,21 +210,38 @@ impl PartitionLog {
         config.validate()?;
         create_dir(&dir)?;
         let lock = lock_dir(&dir)?;
-        Self::open_locked(dir, config, Some(lock))
+        Self::open_locked(dir, config, Some(lock), OpenMode::Standalone)
     }
 
     /// Opens a partition of a `Log`, whose directory lock (held by the
     /// caller) keeps other processes out; no lock file of its own is held.
-    pub(crate) fn open_in_log(dir: PathBuf, config: PartitionConfig) -> Result<PartitionLog> {
+    ///
+    /// `log_clean` says whether the log found its clean-shutdown marker:
+    /// the partition's own clean checkpoint is trusted only then, and no
+    /// checkpoint is written here (the removed marker is what makes a crash
+    /// from now on unclean; see `log::shutdown`). A directory created here
+    /// is not fsynced into the data directory: the caller does that once for
+    /// all the partitions it opens (the returned `bool` says whether this
+    /// one was created).
+    pub(crate) fn open_in_log(
+        dir: PathBuf,
+        config: PartitionConfig,
+        log_clean: bool,
+    ) -> Result<(PartitionLog, bool)> {
         config.validate()?;
-        create_dir(&dir)?;
-        Self::open_locked(dir, config, None)
+        let created = !dir.is_dir();
+        if created {
+            fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        }
+        let log = Self::open_locked(dir, config, None, OpenMode::InLog { log_clean })?;
+        Ok((log, created))
     }
 
     fn open_locked(
         dir: PathBuf,
         config: PartitionConfig,
         lock: Option<File>,
+        mode: OpenMode,
     ) -> Result<PartitionLog> {
         let cell: Arc<WriterCell> = Arc::new(Mutex::new(None));
         // Held while the active segment is built (the budget relies on it).
@@ -220,7 +258,11 @@ impl PartitionLog {
             };
         compact::swap::finish_interrupted(&dir, config.index_interval_bytes)?;
         let bases = recovery::list_segments(&dir)?;
-        let clean = ckpt.is_some_and(|c| c.clean);
+        let clean = ckpt.is_some_and(|c| c.clean)
+            && match mode {
+                OpenMode::Standalone => true,
+                OpenMode::InLog { log_clean } => log_clean,
+            };
         // A clean close checkpoints its end as the recovery point. A clean
         // open that finds another end (a damaged baseOffset past the last
         // index entry, which the CRC does not cover, moves it) does not trust
@@ -239,6 +281,7 @@ impl PartitionLog {
             }
         };
         let end = opened.active.next_offset;
+        let recovered = opened.recovered;
         let first_base = opened
             .sealed
             .first()
@@ -276,8 +319,32 @@ impl PartitionLog {
             clean: false,
             clean_offset: ckpt.map_or(0, |c| c.clean_offset).clamp(log_start.0, end.0),
         };
-        // Written before any append: a crash from now on is seen as unclean.
-        checkpoint::write(&ckpt_path, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, &state)?;
+        let state = match mode {
+            // Written before any append: a crash from now on is seen as unclean.
+            OpenMode::Standalone => {
+                checkpoint::write(&ckpt_path, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, &state)?;
+                state
+            }
+            // The log removed its marker before opening any partition, so a
+            // crash from now on is unclean whatever this file says; it is
+            // rewritten only if the open moved the start or clean offset
+            // (recovery cut the log below them), which must not come back.
+            OpenMode::InLog { .. } => match ckpt {
+                // What the file says stays what is remembered as written.
+                Some(c)
+                    if (c.log_start, c.clean_offset) == (state.log_start, state.clean_offset)
+                        && c.recovery_point <= end.0 =>
+                {
+                    c
+                }
+                Some(_) => {
+                    checkpoint::write(&ckpt_path, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, &state)?;
+                    state
+                }
+                // Nothing to keep: a crash recovers from the start again.
+                None => state,
+            },
+        };
         *writer = Some(opened.active);
         drop(writer);
         let sealed = sealed::SealedSyncs::new(dir.clone(), recovery_point);
@@ -288,7 +355,10 @@ impl PartitionLog {
             end: AtomicU64::new(end.0),
             start: AtomicU64::new(log_start.0),
             active_file: Mutex::new(active_file),
-            dir_dirty: AtomicBool::new(false),
+            // A segment created here is fsynced into the directory by the
+            // first sync (an append under `FlushPolicy::Always`, or close).
+            dir_dirty: AtomicBool::new(opened.created),
+            recovered,
             durability: Durability::new(recovery_point, now),
             sealed,
             watchers: Arc::new(Watchers::default()),
@@ -367,6 +437,7 @@ impl PartitionLog {
             syncs: self.durability.syncs(),
             clean_offset: Offset(self.checkpoint.lock().clean_offset),
             last_compaction: self.cleaner.lock().last,
+            recovered: self.recovered,
         }
     }
 
@@ -477,6 +548,9 @@ impl PartitionLog {
             return Err(self.closed_error());
         }
         let mut next = *c;
+        // Only a clean close writes `clean`; `c` may hold the clean
+        // checkpoint a partition of a `Log` found at open.
+        next.clean = false;
         change(&mut next);
         if next != *c {
             checkpoint::write(
@@ -532,8 +606,15 @@ impl PartitionLog {
     /// Simulates a crash for tests: drops the handle without the clean close.
     #[cfg(test)]
     pub(crate) fn crash(self) {
-        self.closed.store(true, Ordering::Release);
+        self.crash_in_place();
         drop(self);
+    }
+
+    /// Simulates a crash for tests of a handle others share (a partition of
+    /// a `Log`): marks it closed, so that dropping it closes nothing.
+    #[cfg(test)]
+    pub(crate) fn crash_in_place(&self) {
+        self.closed.store(true, Ordering::Release);
     }
 }
 

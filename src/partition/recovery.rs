@@ -23,6 +23,10 @@ pub(crate) struct Opened {
     pub active: ActiveSegment,
     /// Where the log was cut during recovery, if it was: the file and byte.
     pub truncated_at: Option<(std::path::PathBuf, u64)>,
+    /// Whether existing segments were validated (recovery ran).
+    pub recovered: bool,
+    /// Whether the active segment's files were created (no segment existed).
+    pub created: bool,
 }
 
 /// Base offsets of the segments in `dir`, sorted. Removes leftovers of
@@ -68,6 +72,8 @@ pub(crate) fn open_clean(
                 .collect(),
             active,
             truncated_at: None,
+            recovered: false,
+            created: false,
         })),
         Err(Error::Corrupt { .. }) => Ok(None),
         Err(e) => Err(e),
@@ -92,6 +98,8 @@ pub(crate) fn recover(
             sealed: Vec::new(),
             active,
             truncated_at: None,
+            recovered: false,
+            created: true,
         });
     }
     let first_checked = bases
@@ -179,6 +187,8 @@ pub(crate) fn recover(
         sealed,
         active,
         truncated_at,
+        recovered: true,
+        created: false,
     })
 }
 
