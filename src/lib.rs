@@ -102,7 +102,9 @@
 //!   with CRC validity, `.index` and `.timeindex` entries), reporting the
 //!   position of the first corruption; `moldau dump` uses them.
 //! - `mmap`: the memory maps, the only module with `unsafe`; `prefault`:
-//!   the worker that faults in newly allocated log pages ahead of the writer.
+//!   the worker that faults in newly allocated log pages ahead of the writer;
+//!   `worker`: the process-wide background threads it and the background
+//!   fsync of rolled segments (`partition::sealed`) run on.
 //! - `notify`: [`Doorbell`]s that partitions ring when their end moves.
 //! - `checkpoint`, `fsutil`: versioned, checksummed metadata files, written
 //!   atomically; preallocation and directory fsync.
@@ -143,6 +145,7 @@ pub mod record;
 mod segment;
 mod sync;
 mod types;
+mod worker;
 
 pub use batches::{BatchIter, Batches, RecordIter};
 pub use clock::{Clock, ManualClock, SystemClock};

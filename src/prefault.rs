@@ -15,10 +15,10 @@
 //! kernel, or a range trimmed off the file meanwhile) just leaves the faults to
 //! the appender.
 
-use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::mmap::SharedMap;
+use crate::worker::Worker;
 
 struct Job {
     map: Arc<SharedMap>,
@@ -26,24 +26,11 @@ struct Job {
     len: usize,
 }
 
-/// The worker's queue; `None` if the thread could not be started.
-static WORKER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
+static WORKER: Worker<Job> = Worker::new("moldau-prefault", populate);
 
-fn worker() -> Option<&'static Sender<Job>> {
-    WORKER
-        .get_or_init(|| {
-            let (tx, rx) = channel::<Job>();
-            let spawned = std::thread::Builder::new()
-                .name("moldau-prefault".into())
-                .spawn(move || {
-                    for job in rx {
-                        // Advisory: on failure the appender takes the faults itself.
-                        job.map.populate_write(job.start, job.len).ok();
-                    }
-                });
-            spawned.ok().map(|_| tx)
-        })
-        .as_ref()
+/// Advisory: on failure the appender takes the faults itself.
+fn populate(job: Job) {
+    job.map.populate_write(job.start, job.len).ok();
 }
 
 /// Queues `[start, start + len)` of `map` to be faulted in writable.
@@ -51,13 +38,12 @@ pub(crate) fn populate_later(map: &Arc<SharedMap>, start: usize, len: usize) {
     if len == 0 {
         return;
     }
-    if let Some(tx) = worker() {
-        // A send fails only if the worker is gone; pre-faulting is advisory.
-        tx.send(Job {
+    // Without a worker thread the faults are left to the appender.
+    WORKER
+        .send(Job {
             map: Arc::clone(map),
             start,
             len,
         })
         .ok();
-    }
 }

@@ -17,8 +17,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -27,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::segment::Segment;
 use crate::types::Offset;
+use crate::worker::Worker;
 
 /// A partition's side of the background syncs.
 #[derive(Debug)]
@@ -102,15 +102,9 @@ impl SealedSyncs {
             segments,
             end,
         };
-        match worker() {
-            // A send fails only if the worker is gone (it never exits).
-            Some(tx) => {
-                if let Err(e) = tx.send(job) {
-                    e.0.run();
-                }
-            }
-            // No thread could be started: sync here rather than not at all.
-            None => job.run(),
+        // Without a worker thread, sync here rather than not at all.
+        if let Err(job) = WORKER.send(job) {
+            job.run();
         }
     }
 
@@ -201,21 +195,4 @@ impl Job {
     }
 }
 
-/// The worker's queue; `None` if the thread could not be started.
-static WORKER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
-
-fn worker() -> Option<&'static Sender<Job>> {
-    WORKER
-        .get_or_init(|| {
-            let (tx, rx) = channel::<Job>();
-            let spawned = std::thread::Builder::new()
-                .name("moldau-sealed-sync".into())
-                .spawn(move || {
-                    for job in rx {
-                        job.run();
-                    }
-                });
-            spawned.ok().map(|_| tx)
-        })
-        .as_ref()
-}
+static WORKER: Worker<Job> = Worker::new("moldau-sealed-sync", Job::run);
