@@ -407,3 +407,32 @@ fn a_compacted_segment_that_becomes_the_last_one_recovers_whole() {
     assert_eq!(log.end_offset(), end);
     assert_eq!(read_all(&log, Offset(0)), expect);
 }
+
+/// Rolled segments are fsynced in the background, and compaction cleans
+/// only durable ones: a pass right after a roll, with no append since to
+/// collect the background fsync's report, still cleans every sealed
+/// segment (the pass makes them durable itself if need be).
+#[test]
+fn a_pass_right_after_a_roll_cleans_every_sealed_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), compacted()).unwrap();
+    let mut i = 0;
+    while log.stats().segment_count < 4 {
+        log.append(&[keyed(i, 10, 0)]).unwrap();
+        i += 1;
+    }
+    // The last append rolled (its record starts the new segment), and
+    // nothing has been appended since.
+    let active_base = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".log")?.parse::<u64>().ok()
+        })
+        .max()
+        .unwrap();
+    let outcome = log.compact(Timestamp(DAY_MS), &settings()).unwrap();
+    assert!(outcome.cleaned);
+    assert_eq!(outcome.clean_offset, Offset(active_base));
+    assert!(log.stats().flushed_offset >= Offset(active_base));
+}

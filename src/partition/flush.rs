@@ -102,6 +102,20 @@ impl PartitionLog {
         }
     }
 
+    /// Makes every sealed segment durable, so that the recovery point
+    /// reaches the active segment: takes what the background fsyncs of
+    /// rolled segments reported, and syncs here what they have not covered
+    /// yet. Compaction cleans only segments below the recovery point, and
+    /// an idle partition would otherwise never take the reports.
+    pub(super) fn sync_sealed(&self) -> Result<()> {
+        self.take_sealed_syncs()?;
+        let active_base = self.segments.read().last().map_or(Offset(0), |s| s.base);
+        if self.durability.flushed() < active_base {
+            self.sync_to(active_base)?;
+        }
+        Ok(())
+    }
+
     /// Makes everything appended so far durable.
     pub fn flush(&self) -> Result<()> {
         self.check_usable()?;

@@ -120,6 +120,7 @@ impl PartitionLog {
     pub fn dirty_ratio(&self, now: Timestamp, settings: &CompactionSettings) -> Result<f64> {
         let _maintenance = self.maintenance.lock();
         self.check_usable()?;
+        self.sync_sealed()?;
         Ok(self.cleanable(now, settings)?.dirty_ratio)
     }
 
@@ -136,6 +137,7 @@ impl PartitionLog {
     ) -> Result<CompactionOutcome> {
         let _maintenance = self.maintenance.lock();
         self.check_usable()?;
+        self.sync_sealed()?;
         let clean = self.cleanable(now, settings)?;
         let mut outcome = CompactionOutcome {
             dirty_ratio: clean.dirty_ratio,
