@@ -239,6 +239,20 @@ impl MapWriter {
     /// The `len` bytes at the current position, which [`MapWriter::ensure`]
     /// must have made part of the file.
     pub(crate) fn slice(&mut self, len: usize) -> io::Result<&mut [u8]> {
+        self.check_allocated(len)?;
+        // SAFETY: `[position, position + len)` is inside the mapping and inside
+        // the file (`check_allocated` checks both), so touching it cannot
+        // fault. It lies at or beyond `published`, which readers never pass, and
+        // this writer is unique and borrowed mutably for the slice's lifetime: no
+        // other reference aliases it.
+        Ok(unsafe {
+            std::slice::from_raw_parts_mut(self.map.raw.as_mut_ptr().add(self.position), len)
+        })
+    }
+
+    /// Whether a write of `len` bytes at the current position fits the map
+    /// and the part of the file [`MapWriter::ensure`] allocated.
+    fn check_allocated(&self, len: usize) -> io::Result<()> {
         let end = self.end_of(len)?;
         if end > self.allocated {
             return Err(io::Error::other(format!(
@@ -246,14 +260,7 @@ impl MapWriter {
                 self.position, self.allocated
             )));
         }
-        // SAFETY: `[position, end)` is inside the mapping (`end_of` checks the
-        // capacity) and inside the file (allocated >= end), so touching it cannot
-        // fault. It lies at or beyond `published`, which readers never pass, and
-        // this writer is unique and borrowed mutably for the slice's lifetime: no
-        // other reference aliases it.
-        Ok(unsafe {
-            std::slice::from_raw_parts_mut(self.map.raw.as_mut_ptr().add(self.position), len)
-        })
+        Ok(())
     }
 
     /// Where a write of `len` bytes at the current position ends, if it fits the map.
@@ -287,14 +294,7 @@ impl MapWriter {
     /// partial write leaves the position unchanged; the bytes it may have
     /// written are past it, unpublished, and written again by the next write.
     pub(crate) fn write_direct(&mut self, parts: &[&[u8]]) -> io::Result<()> {
-        let len = parts.iter().map(|p| p.len()).sum();
-        let end = self.end_of(len)?;
-        if end > self.allocated {
-            return Err(io::Error::other(format!(
-                "write of {len} bytes at {} runs past the allocated {} bytes",
-                self.position, self.allocated
-            )));
-        }
+        self.check_allocated(parts.iter().map(|p| p.len()).sum())?;
         self.prefault = false;
         let mut slices: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
         let mut rest = &mut slices[..];

@@ -154,16 +154,17 @@ impl PartitionLog {
             }
             let base = active.next_offset;
             let last = base.plus(header.last_offset_delta as u64);
+            // Disk full surfaces here, before anything is written.
+            active.ensure(batch.len())?;
             if batch.len() >= DIRECT_WRITE_BYTES {
                 // The new baseOffset, then the producer's bytes as they are.
                 let mut head = [0; 8];
                 record::set_base_offset(&mut head, base);
-                active.ensure(batch.len())?;
                 active
                     .write_parts(&[&head, &batch[head.len()..]])
                     .map_err(|e| self.poison_with(e))?;
             } else {
-                let buf = active.reserve(batch.len())?;
+                let buf = active.reserved(batch.len())?;
                 buf.copy_from_slice(batch);
                 record::set_base_offset(buf, base);
             }

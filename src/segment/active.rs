@@ -389,13 +389,6 @@ impl ActiveSegment {
             .map_err(|e| Error::io("fallocate", &path, e))
     }
 
-    /// Reserves `size` bytes of log for the next batch; the caller fills them
-    /// and then calls [`ActiveSegment::commit_batch`].
-    pub(crate) fn reserve(&mut self, size: usize) -> Result<&mut [u8]> {
-        self.ensure(size)?;
-        self.reserved(size)
-    }
-
     /// The `size` bytes past the end, which [`ensure`](Self::ensure) has
     /// already allocated.
     pub(crate) fn reserved(&mut self, size: usize) -> Result<&mut [u8]> {
